@@ -1,0 +1,31 @@
+"""The `qunyun` command line: one module per command group, wired together here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from qunyun.errors import QunyunError
+
+app = typer.Typer(
+    name="qunyun",
+    help="群运 Qunyun: 社群运营的每日推送、活动、召回与复盘 (community operations as Prefect flows).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Each command module adds its commands to `app` on import.
+    from qunyun.cli import commands  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except QunyunError as exc:
+        typer.echo(f"错误 (error): {exc}", err=True)
+        sys.exit(exc.exit_code)

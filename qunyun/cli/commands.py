@@ -1,0 +1,1 @@
+"""CLI command modules; importing this package registers every command."""
