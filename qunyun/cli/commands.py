@@ -1,1 +1,2 @@
 """CLI command modules; importing this package registers every command."""
+from qunyun.cli import simulator  # noqa: F401
