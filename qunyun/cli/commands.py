@@ -1,2 +1,3 @@
 """CLI command modules; importing this package registers every command."""
 from qunyun.cli import simulator  # noqa: F401
+from qunyun.cli import imports  # noqa: F401

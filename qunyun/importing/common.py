@@ -1,0 +1,143 @@
+"""What every import shares: the rejects file, the import log, the ImportRun row, the result."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from qunyun.importing.parsing import mask_value
+from qunyun.models import ImportRun
+from qunyun.pii import mask_text
+
+REJECT_HEADER = ("文件", "行号", "字段", "原因", "值")
+
+
+@dataclass
+class ImportResult:
+    """Counts of one import. `accepted` rows were valid and are in the database (rows that
+    were already there count too: a re-import accepts the same rows and changes nothing);
+    `duplicates` are exact repeats inside the file, collapsed into their first occurrence;
+    `rejected` rows are listed in `rejects_file`."""
+
+    kind: str
+    file: str
+    encoding: str | None
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    created: int = 0  # members: new members; events: events not already in the database
+    rejects_file: str | None = None
+    seconds: float = 0.0
+    import_run_id: int | None = None
+    unmapped_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dialect_insert(conn: Connection, table: Table):
+    """The dialect's INSERT, which has on_conflict_do_update / on_conflict_do_nothing."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"imports support SQLite and PostgreSQL, not {name}")
+
+
+class RejectWriter:
+    """`<imports>/<timestamp>-<kind>-rejects.csv`, UTF-8 with BOM so Excel opens it; created on
+    the first rejected row. Values are masked: no phone number is ever written whole."""
+
+    def __init__(self, imports_dir: Path, kind: str, source: Path, started: datetime):
+        self.dir = imports_dir
+        self.kind = kind
+        self.source = source.name
+        self.stamp = started.strftime("%Y%m%d-%H%M%S")
+        self.path: Path | None = None
+        self._fh: io.TextIOBase | None = None
+        self._writer = None
+        self.rows = 0  # distinct rejected rows
+        self._last_row: int | None = None
+
+    def _open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        n = 0
+        while True:
+            suffix = f"-{n}" if n else ""
+            candidate = self.dir / f"{self.stamp}-{self.kind}-rejects{suffix}.csv"
+            try:
+                self._fh = candidate.open("x", encoding="utf-8-sig", newline="")
+                break
+            except FileExistsError:
+                n += 1
+        self.path = candidate
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(REJECT_HEADER)
+
+    def reject(self, row_no: int, column: str, field_name: str, reason: str, value: object) -> None:
+        """One line per problem; a row with two bad cells gives two lines, one rejected row."""
+        if self._writer is None:
+            self._open()
+        self._writer.writerow(
+            (self.source, row_no, column, mask_text(reason), mask_value(field_name, value))
+        )
+        if row_no != self._last_row:
+            self.rows += 1
+            self._last_row = row_no
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def discard(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+def record_run(conn: Connection, result: ImportResult, sha256: str, started: datetime,
+               finished: datetime) -> int:
+    row = conn.execute(
+        insert(ImportRun.__table__).returning(ImportRun.__table__.c.id),
+        {
+            "kind": result.kind,
+            "file_name": result.file[-512:],
+            "file_sha256": sha256,
+            "accepted": result.accepted,
+            "rejected": result.rejected,
+            "started_at": started,
+            "finished_at": finished,
+        },
+    ).one()
+    return int(row[0])
+
+
+def append_log(imports_dir: Path, result: ImportResult, when: datetime) -> None:
+    imports_dir.mkdir(parents=True, exist_ok=True)
+    line = (
+        f"{when.isoformat(timespec='seconds')}\t{result.kind}\t{result.file}\t"
+        f"accepted={result.accepted}\trejected={result.rejected}\t"
+        f"duplicates={result.duplicates}\tcreated={result.created}\t"
+        f"seconds={result.seconds:.1f}\trejects={result.rejects_file or '-'}\n"
+    )
+    with (imports_dir / "import.log").open("a", encoding="utf-8") as fh:
+        fh.write(mask_text(line))
