@@ -1,0 +1,159 @@
+"""The delivery ledger (发送记录): deterministic keys, bulk plan writes, atomic status changes.
+
+A row moves planned → sending → sent | failed | unknown, or is written as suppressed. Each
+change is one conditional UPDATE, so two workers can never both claim a row, and a row that was
+in flight when a process died is found as `sending` and turned into `unknown`, never resent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from qunyun.models import Delivery
+
+PLAN_COLUMNS = (
+    "idempotency_key", "job", "logical_date", "step", "recipient_kind", "recipient_id",
+    "channel", "sender", "content_item", "msgtype", "payload", "payload_hash", "status",
+    "reason", "attempts", "planned_at",
+)
+LIVE_STATUSES = ("planned", "sending", "sent", "unknown")
+
+
+def idempotency_key(job: str, logical_date: date, step: str, recipient_kind: str,
+                    recipient_id: str) -> str:
+    raw = f"{job}|{logical_date.isoformat()}|{step}|{recipient_kind}:{recipient_id}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def payload_hash(payload: str) -> str:
+    return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def now() -> datetime:
+    return datetime.now().replace(tzinfo=None)
+
+
+def sql_datetime(conn: Connection, value: datetime):
+    """Datetimes as SQLAlchemy stores them: ISO text on SQLite, native elsewhere."""
+    return f"{value:%Y-%m-%d %H:%M:%S.%f}" if conn.dialect.name == "sqlite" else value
+
+
+def sql_date(conn: Connection, value: date):
+    return value.isoformat() if conn.dialect.name == "sqlite" else value
+
+
+def insert_plan_rows(conn: Connection, rows: Sequence[tuple]) -> int:
+    """Insert plan rows (tuples in PLAN_COLUMNS order); existing keys are left untouched.
+
+    This is the planning hot path: one executemany straight to the driver, so a million rows
+    cost what the database costs, not what per-row parameter processing costs.
+    """
+    if not rows:
+        return 0
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO deliveries ({', '.join(PLAN_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(PLAN_COLUMNS))}) "
+        "ON CONFLICT (idempotency_key) DO NOTHING"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+        return cursor.rowcount  # both drivers report the rows actually inserted
+    finally:
+        cursor.close()
+
+
+def claim(conn: Connection, ids: Iterable[int]) -> list[int]:
+    """Move planned rows to sending (attempt + 1); returns the ids this caller now owns."""
+    owned = []
+    for row_id in ids:
+        res = conn.execute(
+            update(Delivery)
+            .where(Delivery.id == row_id, Delivery.status == "planned")
+            .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now())
+        )
+        if res.rowcount == 1:
+            owned.append(row_id)
+    return owned
+
+
+def settle(conn: Connection, ids: Sequence[int], status: str, *, reason: str | None = None,
+           provider_code: int | None = None, provider_msgid: str | None = None) -> None:
+    """Record the outcome of rows this caller holds in `sending`."""
+    if not ids:
+        return
+    conn.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == "sending")
+        .values(status=status, reason=reason, provider_code=provider_code,
+                provider_msgid=provider_msgid, updated_at=now())
+    )
+
+
+def mark_interrupted(engine: Engine, job: str, logical_date: date) -> int:
+    """Rows left `sending` by a process that died: their outcome cannot be known."""
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(Delivery)
+            .where(Delivery.job == job, Delivery.logical_date == logical_date,
+                   Delivery.status == "sending")
+            .values(status="unknown", reason="interrupted", updated_at=now())
+        )
+        return res.rowcount
+
+
+def resolve_unknown(engine: Engine, job: str, logical_date: date, action: str) -> int:
+    """The operator's decision on `unknown` rows: resend them, or confirm them as sent."""
+    target = {"resend": ("planned", None), "sent": ("sent", "confirmed_by_operator")}
+    if action not in target:
+        raise ValueError(action)
+    status, reason = target[action]
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(Delivery)
+            .where(Delivery.job == job, Delivery.logical_date == logical_date,
+                   Delivery.status == "unknown")
+            .values(status=status, reason=reason, updated_at=now())
+        )
+        return res.rowcount
+
+
+def status_counts(engine_or_conn, job: str, logical_date: date,
+                  steps: Sequence[str] | None = None) -> dict[str, int]:
+    """planned / sending / sent / failed / unknown / suppressed counts for one run."""
+    query = (
+        select(Delivery.status, func.count())
+        .where(Delivery.job == job, Delivery.logical_date == logical_date)
+        .group_by(Delivery.status)
+    )
+    if steps is not None:
+        query = query.where(Delivery.step.in_(steps))
+    counts = dict.fromkeys(("planned", "sending", "sent", "failed", "unknown", "suppressed"), 0)
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            counts.update(dict(conn.execute(query).all()))
+    else:
+        counts.update(dict(engine_or_conn.execute(query).all()))
+    return counts
+
+
+def reason_counts(engine_or_conn, job: str, logical_date: date,
+                  steps: Sequence[str] | None = None) -> dict[str, int]:
+    """Suppressed and failed rows by reason."""
+    query = (
+        select(Delivery.reason, func.count())
+        .where(Delivery.job == job, Delivery.logical_date == logical_date,
+               Delivery.reason.is_not(None))
+        .group_by(Delivery.reason)
+    )
+    if steps is not None:
+        query = query.where(Delivery.step.in_(steps))
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            return dict(conn.execute(query).all())
+    return dict(engine_or_conn.execute(query).all())
