@@ -20,6 +20,8 @@ def prepare_prefect(ws: workspace.Workspace, verbose: bool = False) -> None:
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # No internet here or in most private deployments: no telemetry calls.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _port_open(port: int) -> bool:
