@@ -104,7 +104,10 @@ _SKU_PROPS = [json.dumps({"sku": s}, ensure_ascii=False) for s, _ in SKUS]
 TOPICS = ("敏感肌", "防晒", "补水", "成分", "新品", "价格", "物流", "抗老", "祛痘", "会员日")
 _TOPIC_PROPS = [json.dumps({"topic": t}, ensure_ascii=False) for t in TOPICS]
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高郑梁谢宋唐"
+    "许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程"
+)
 _GIVEN = "婷晓静雯欣悦怡佳琳雪丽敏倩颖洁慧娜蕾嘉梦瑶萱涵彤莉芳燕伟磊杰浩宇晨阳子文"
 _NICK_WORDS = (
     "晴天", "小鹿", "安安", "木木", "糖糖", "橙子", "七七", "小雨", "阿紫", "豆豆", "一一",
@@ -774,6 +777,10 @@ def _staff_members(engine, rng, n_cust, n_sm, userids, names, roles, g_owner, g_
     # staff chatter: 气氛组 and group owners post in their groups (excluded from metrics later)
     ev_rows = []
     if ctx["with_events"]:
+        inside = mj >= 0  # staff added to a group inside the window: their join events
+        for mem, grp_id, tt in zip(mm[inside].tolist(), mg[inside].tolist(),
+                                   mj[inside].tolist(), strict=True):
+            ev_rows.append((mem, grp_id, tt, None, "join"))
         talk = np.isin(np.array(m_role), ["atmosphere", "owner"])
         tm, tg = mm[talk], mg[talk]
         # a few posts a day per staff account, spread over the groups it is in
@@ -788,7 +795,7 @@ def _staff_members(engine, rng, n_cust, n_sm, userids, names, roles, g_owner, g_
             g = gs[rng.integers(0, len(gs), total)]
             topic = rng.integers(0, len(TOPICS), total)
             for tt, gg, tp in zip(t.tolist(), g.tolist(), topic.tolist(), strict=True):
-                ev_rows.append((s, gg, tt, _TOPIC_PROPS[tp]))
+                ev_rows.append((s, gg, tt, _TOPIC_PROPS[tp], "message"))
     with engine.begin() as conn:
         w.insert(conn, "members", MEMBER_COLUMNS, rows)
         for lo, hi in _chunks(len(ms_rows)):
@@ -799,7 +806,7 @@ def _staff_members(engine, rng, n_cust, n_sm, userids, names, roles, g_owner, g_
             base = c["event"]
             c["event"] += len(ev_rows)
             w.insert(conn, "events", EVENT_COLUMNS, [
-                (base + i + 1, r[0], r[1], "message", times[i], None, None, r[3])
+                (base + i + 1, r[0], r[1], r[4], times[i], None, None, r[3])
                 for i, r in enumerate(ev_rows)])
 
 
