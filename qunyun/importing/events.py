@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from qunyun.importing.common import (
+    FastExec,
     ImportResult,
     RejectWriter,
     append_log,
@@ -102,12 +103,21 @@ def import_events(
     return result
 
 
-def _insert_if_new():
-    """INSERT INTO events SELECT :params WHERE NOT EXISTS (same member, kind, time, group)."""
-    m = cast(bindparam("member_id"), Integer)
-    g = cast(bindparam("group_id"), Integer)
-    k = cast(bindparam("kind"), String(16))
-    t = cast(bindparam("occurred_at"), DateTime)
+def _insert_if_new(dialect_name: str):
+    """INSERT INTO events SELECT :params WHERE NOT EXISTS (same member, kind, time, group).
+
+    PostgreSQL needs typed parameters in a SELECT list; SQLite must not get them (CAST(x AS
+    DATETIME) there is a numeric cast that would turn '2026-01-01 …' into 2026)."""
+    if dialect_name == "postgresql":
+        def p(name, type_):
+            return cast(bindparam(name, type_=type_), type_)
+    else:
+        def p(name, type_):
+            return bindparam(name, type_=type_)
+    m = p("member_id", Integer())
+    g = p("group_id", Integer())
+    k = p("kind", String(16))
+    t = p("occurred_at", DateTime())
     same = (
         select(events_t.c.id)
         .where(events_t.c.member_id == m)
@@ -116,9 +126,7 @@ def _insert_if_new():
         .where(events_t.c.group_id.is_not_distinct_from(g))
     )
     src = select(
-        m, g, k, t,
-        cast(bindparam("campaign"), String(64)),
-        cast(bindparam("amount"), Float),
+        m, g, k, t, p("campaign", String(64)), p("amount", Float())
     ).where(~exists(same))
     return insert(events_t).from_select(
         ["member_id", "group_id", "kind", "occurred_at", "campaign", "amount"], src
@@ -140,7 +148,7 @@ class _EventJob:
         self.duplicates = 0
         self.group_by_name: dict[str, int | None] = {}  # None: unknown or ambiguous
         self.group_by_ext: dict[str, int | None] = {}
-        self._stmt = _insert_if_new()
+        self._stmt = FastExec(conn, _insert_if_new(conn.dialect.name))
 
     def _cell(self, cells: list, f: str):
         i = self.cols.get(f)
@@ -270,5 +278,5 @@ class _EventJob:
                 "amount": r["amount"],
             })
         if params:
-            conn.execute(self._stmt, params)
+            self._stmt(params)
         self.accepted += len(params)

@@ -16,6 +16,7 @@ from qunyun.pii import mask_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EARLIEST = datetime(2000, 1, 1)
+_ONE_DAY = timedelta(days=1)
 # Excel's day 0 (the 1900 leap-year bug makes 1899-12-30 the right epoch for serials > 60).
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _SERIAL_MIN, _SERIAL_MAX = 20000.0, 80000.0  # 1954 .. 2119: plausible Excel serial dates
@@ -40,6 +41,8 @@ def is_blank(value: object) -> bool:
 
 def text(value: object) -> str:
     """A cell as stripped text; XLSX numbers that are whole become '123', not '123.0'."""
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -87,9 +90,17 @@ def parse_datetime(value: object, now: datetime) -> datetime | None:
     'T' and an offset, 2026年11月1日 (8:30 / 8时30分), Excel serial numbers and datetime cells.
     Impossible dates, dates before 2000 and dates more than a day after `now` are rejected.
     """
-    if value is None:
+    if type(value) is str:
+        raw = value.strip()
+        if not raw:
+            return None
+        try:
+            dt = datetime.fromisoformat(raw)  # the common case, fast and in C
+        except ValueError:
+            dt = _parse_date_text(raw)
+    elif value is None:
         return None
-    if isinstance(value, datetime):
+    elif isinstance(value, datetime):
         dt = value
     elif isinstance(value, date):
         dt = datetime.combine(value, time())
@@ -109,7 +120,9 @@ def parse_datetime(value: object, now: datetime) -> datetime | None:
             dt = _parse_date_text(raw)
     if dt.tzinfo is not None:
         dt = dt.astimezone(SHANGHAI).replace(tzinfo=None)
-    return _check_range(dt, now)
+    if dt < EARLIEST or dt > now + _ONE_DAY:
+        return _check_range(dt, now)
+    return dt
 
 
 def _parse_date_text(raw: str) -> datetime:
@@ -143,6 +156,13 @@ _MONEY_STRIP = re.compile(r"[¥￥$,，\s]|元|RMB|CNY", re.IGNORECASE)
 
 def parse_amount(value: object) -> float | None:
     """A money amount in yuan: '1,234.50', '¥99', '99元'; None when blank; ≥ 0 or rejected."""
+    if type(value) is str:
+        try:
+            amount = float(value)  # fast path: a plain number
+        except ValueError:
+            amount = None
+        if amount is not None and 0 <= amount < 1e15:
+            return round(amount, 2)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -174,7 +194,12 @@ _LIST_SPLIT = re.compile(r"[;；,，、|｜\n]+")
 
 def split_list(value: object) -> list[str]:
     """Tags / group names: split on ; ； , ， 、 | and newlines, stripped, de-duplicated."""
-    if is_blank(value):
+    if type(value) is str:
+        if not value or value.isspace():
+            return []
+        if _LIST_SPLIT.search(value) is None:
+            return [value.strip()]
+    elif is_blank(value):
         return []
     seen: dict[str, None] = {}
     for part in _LIST_SPLIT.split(text(value)):

@@ -278,13 +278,28 @@ def _csv_rows(reader, path: Path, encoding: str) -> Iterator[tuple[int, list]]:
             if cells and any(c.strip() for c in cells):
                 yield row_no, cells
     except UnicodeDecodeError:
+        line = _locate_decode_error(path, encoding) or start
         raise BadInput(
-            f"{path}: 第{start}行附近无法按 {encoding} 解码 (cannot decode near row {start}); "
+            f"{path}: 第{line}行无法按 {encoding} 解码 (cannot decode row {line} as {encoding}); "
             "用 --encoding 指定编码 (pass --encoding)"
         ) from None
     except csv.Error as exc:
         raise BadInput(f"{path}: 第{start}行 CSV 格式错误 (malformed CSV at row {start}): {exc}") \
             from None
+
+
+def _locate_decode_error(path: Path, encoding: str) -> int | None:
+    """The 1-based line where decoding first fails (error path only: rescans the file)."""
+    if "16" in encoding or "32" in encoding:
+        return None
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, start=1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return n
+    return None
 
 
 def _xlsx_rows(ws) -> Iterator[tuple[int, list]]:
