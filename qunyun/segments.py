@@ -14,8 +14,8 @@ from qunyun.models import (
     STAGES,
     Group,
     Member,
-    MemberTag,
     Membership,
+    MemberTag,
     Tag,
 )
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SENT = "sent"  # the provider accepted it
     RETRY = "retry"  # certainly not delivered; safe to try again (rate limit, busy, no connection)
     FAILED = "failed"  # the provider refused it for good

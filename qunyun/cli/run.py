@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -21,7 +21,7 @@ run_app = typer.Typer(help="运行一个运营流程 (run one operating-cycle fl
 app.add_typer(run_app, name="run")
 
 
-class UnknownAction(str, Enum):
+class UnknownAction(StrEnum):
     keep = "keep"
     resend = "resend"
     sent = "sent"

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin batch-level wrappers over the qunyun library (retries, logs, artifacts)."""
