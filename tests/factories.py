@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
 
-from qunyun.models import Group, Member, MemberTag, Membership, Staff, Tag
+from qunyun.models import Group, Member, Membership, MemberTag, Staff, Tag
 from qunyun.secrets import add_workspace_secrets
 
 

@@ -1,7 +1,3 @@
-"""CLI command modules; importing this package registers every command."""
-from qunyun.cli import simulator  # noqa: F401
-from qunyun.cli import imports  # noqa: F401
-from qunyun.cli import check  # noqa: F401
-from qunyun.cli import run  # noqa: F401
-from qunyun.cli import inbox  # noqa: F401
-from qunyun.cli import demo  # noqa: F401
+"""CLI command modules; importing this module registers every command on the app."""
+
+from qunyun.cli import check, demo, imports, inbox, run, simulator  # noqa: F401
