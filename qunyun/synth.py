@@ -171,6 +171,49 @@ class _Writer:
         return out
 
 
+class _Session:
+    """One connection for the whole build, a transaction per chunk; a bigger SQLite page cache
+    while loading (index inserts on a million rows thrash the default 2 MB), restored after."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+
+    def __enter__(self) -> _Session:
+        self.conn = self.engine.connect()
+        if self.sqlite:
+            self.conn.exec_driver_sql("PRAGMA cache_size=-131072")
+            self.conn.commit()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.sqlite:
+                self.conn.rollback()
+                self.conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                self.conn.commit()
+        finally:
+            self.conn.close()
+
+    def begin(self):
+        return _Tx(self.conn)
+
+
+class _Tx:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.tx = self.conn.begin()
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.tx.commit()
+        else:
+            self.tx.rollback()
+
+
 NONE_T = -(2**62)  # "no timestamp" in the int64 second arrays
 
 
@@ -265,6 +308,14 @@ def build_community(
             if conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None:
                 raise ValueError(f"build_community needs an empty database; {table} has rows")
 
+    with _Session(engine) as db:
+        stats = _build(db, engine, members, groups, days, end_date, seed, with_events, report)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _build(db: _Session, engine: Engine, members: int, groups: int, days: int, end_date: date,
+           seed: int, with_events: bool, report) -> CommunityStats:
     start = datetime.combine(end_date - timedelta(days=days - 1), datetime.min.time())
     end_s = days * DAY  # window is [0, end_s) seconds from start
     w = _Writer(engine, start)
@@ -279,7 +330,7 @@ def build_community(
     staff_userids = [f"staff-{i:0{width}d}" for i in range(1, n_staff + 1)]
     staff_names = [rnd.choice(_SURNAMES) + "".join(rnd.choices(_GIVEN, k=rnd.choice((1, 2))))
                    for _ in range(n_staff)]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         w.insert(conn, "staff", ("id", "userid", "name", "role"),
                  [(i + 1, staff_userids[i], staff_names[i], roles[i]) for i in range(n_staff)])
     stats.staff = n_staff
@@ -289,7 +340,7 @@ def build_community(
     staff_arr = np.array(staff_userids, dtype=object)
 
     # ---- tags
-    with engine.begin() as conn:
+    with db.begin() as conn:
         w.insert(conn, "tags", ("id", "name"), [(i + 1, t) for i, (t, _) in enumerate(TAGS)])
     stats.tags = len(TAGS)
     report("tags", len(TAGS), len(TAGS))
@@ -330,7 +381,7 @@ def build_community(
         owners = staff_arr[g_owner[lo:hi]].tolist()
         rows = [(lo + j + 1, ext[j], names[lo + j], kinds[j], "wecom_robot",
                  f"wecom-robot-{ext[j]}", owners[j], created[j], True) for j in range(n)]
-        with engine.begin() as conn:
+        with db.begin() as conn:
             w.insert(conn, "groups", ("id", "external_id", "name", "kind", "channel",
                                       "robot_secret", "owner_userid", "created_at", "active"),
                      rows)
@@ -352,18 +403,20 @@ def build_community(
                follow=staff_arr[follow_staff], day_dow=day_dow, member_day=member_day,
                challenge=(challenge_start, min(days, challenge_start + CHALLENGE_DAYS)),
                with_events=with_events, counters=counters)
-    for ci, (lo, hi) in enumerate(_chunks(n_cust)):
-        _customer_chunk(engine, np.random.default_rng([seed, 2, ci]), lo, hi, ctx)
+    # the (members × days) intensity grids bound the working set: ~1.5M cells per chunk
+    rows_per_chunk = max(1000, min(CHUNK, 1_500_000 // days))
+    for ci, (lo, hi) in enumerate(_chunks(n_cust, rows_per_chunk)):
+        _customer_chunk(db, np.random.default_rng([seed, 2, ci]), lo, hi, ctx)
         report("members", hi, n_cust)
 
     # ---- staff present as members (群主/客服/气氛组 in their groups)
     if n_staff_members:
-        _staff_members(engine, np.random.default_rng([seed, 3]), n_cust, n_staff_members,
+        _staff_members(db, np.random.default_rng([seed, 3]), n_cust, n_staff_members,
                        staff_userids, staff_names, roles, g_owner, g_created, ctx)
         report("staff_members", n_staff_members, n_staff_members)
 
     if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
+        with db.begin() as conn:
             for table in ("staff", "tags", "groups", "members", "memberships", "events"):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -372,7 +425,6 @@ def build_community(
     stats.members = members
     stats.memberships = counters["membership"]
     stats.events = counters["event"]
-    stats.seconds = time.perf_counter() - t0
     return stats
 
 
@@ -391,7 +443,7 @@ def _tag_weights(n, recent, act_pct, buy_rate, churner):
     return wts
 
 
-def _customer_chunk(engine: Engine, rng: np.random.Generator, lo: int, hi: int, ctx) -> None:
+def _customer_chunk(db: _Session, rng: np.random.Generator, lo: int, hi: int, ctx) -> None:
     n = hi - lo
     days, end_s, w = ctx["days"], ctx["end_s"], ctx["w"]
     ids = np.arange(lo + 1, hi + 1)
@@ -576,7 +628,7 @@ def _customer_chunk(engine: Engine, rng: np.random.Generator, lo: int, hi: int, 
                        w.times(np.where(lv < np.iinfo(np.int64).max, lv, NONE_T)),
                        strict=True))
 
-    with engine.begin() as conn:
+    with db.begin() as conn:
         w.insert(conn, "members", MEMBER_COLUMNS, member_rows)
         w.insert(conn, "member_tags", ("member_id", "tag_id"), tag_rows)
         w.insert(conn, "memberships", MEMBERSHIP_COLUMNS, ms_rows)
@@ -732,7 +784,7 @@ def _events(rng, n, ids, join, stop, f_act, f_buy, f_ref, p_chal, kinds, grp, pr
     return e_mi, e_g, e_k, e_t, e_amt, e_camp, props
 
 
-def _staff_members(engine, rng, n_cust, n_sm, userids, names, roles, g_owner, g_created, ctx):
+def _staff_members(db: _Session, rng, n_cust, n_sm, userids, names, roles, g_owner, g_created, ctx):
     """Staff accounts that are also in the groups: owners in their groups, 气氛组/客服 in some."""
     w, end_s, days = ctx["w"], ctx["end_s"], ctx["days"]
     ids = np.arange(n_cust + 1, n_cust + n_sm + 1)
@@ -796,7 +848,7 @@ def _staff_members(engine, rng, n_cust, n_sm, userids, names, roles, g_owner, g_
             topic = rng.integers(0, len(TOPICS), total)
             for tt, gg, tp in zip(t.tolist(), g.tolist(), topic.tolist(), strict=True):
                 ev_rows.append((s, gg, tt, _TOPIC_PROPS[tp], "message"))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         w.insert(conn, "members", MEMBER_COLUMNS, rows)
         for lo, hi in _chunks(len(ms_rows)):
             w.insert(conn, "memberships", MEMBERSHIP_COLUMNS, ms_rows[lo:hi])
