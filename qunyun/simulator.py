@@ -26,6 +26,7 @@ import json
 import random
 import re
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -712,6 +713,12 @@ def serve_forever(inbox_path: str | Path, host: str = "127.0.0.1", port: int = 1
     """Run a simulator in the foreground (the CLI); `on_ready` is called once it listens."""
     sim = WeComSimulator(inbox_path, host=host, port=port, valid_keys=valid_keys,
                          faults=faults, token_ttl=token_ttl)
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) stops it as cleanly as Ctrl+C does.
+        def _term(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _term)
     if on_ready is not None:
         on_ready(sim)
     try:
