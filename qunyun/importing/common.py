@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import queue
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,8 +75,8 @@ class RejectWriter:
         self.path: Path | None = None
         self._fh: io.TextIOBase | None = None
         self._writer = None
-        self.rows = 0  # distinct rejected rows
-        self._last_row: int | None = None
+        self.rows = 0  # rejected rows (a row with three bad cells counts once)
+        self._lock = threading.Lock()  # the batch writer thread rejects rows too
 
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -91,16 +93,20 @@ class RejectWriter:
         self._writer = csv.writer(self._fh)
         self._writer.writerow(REJECT_HEADER)
 
-    def reject(self, row_no: int, column: str, field_name: str, reason: str, value: object) -> None:
-        """One line per problem; a row with two bad cells gives two lines, one rejected row."""
-        if self._writer is None:
-            self._open()
-        self._writer.writerow(
-            (self.source, row_no, column, mask_text(reason), mask_value(field_name, value))
-        )
-        if row_no != self._last_row:
+    def reject(self, row_no: int, problems: list[tuple[str, str, str, object]]) -> None:
+        """Reject one row: a line per (column, field, reason, value) problem."""
+        with self._lock:
+            if self._writer is None:
+                self._open()
+            for column, field_name, reason, value in problems:
+                self._writer.writerow(
+                    (self.source, row_no, column, mask_text(reason), mask_value(field_name, value))
+                )
             self.rows += 1
-            self._last_row = row_no
+
+    def reject_one(self, row_no: int, column: str, field_name: str, reason: str,
+                   value: object) -> None:
+        self.reject(row_no, [(column, field_name, reason, value)])
 
     def close(self) -> None:
         if self._fh is not None:
@@ -197,3 +203,72 @@ class FastExec:
             names = self.names
             params = [{n: r[n] for n in names} for r in rows]
         self.conn.exec_driver_sql(self.sql, params)
+
+
+class BatchWriter:
+    """Writes batches on a second thread while the caller parses the next ones.
+
+    The DB driver (sqlite3, psycopg) releases the GIL while the database works, so reading and
+    validating rows overlaps with writing them: the import uses both cores. One writer thread,
+    a queue of two batches, batches written in order; an error on either side stops both.
+    """
+
+    def __init__(self, write):
+        self._write = write
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="qunyun-import-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(batch)
+                except BaseException as exc:  # re-raised on the caller's thread
+                    self._error = exc
+
+    def submit(self, batch: list) -> None:
+        if self._error is not None:
+            self.close()
+        if batch:
+            self._queue.put(batch)
+
+    def close(self) -> None:
+        """Wait for every submitted batch; re-raise a writer error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        self._error = self._error or RuntimeError("import aborted")
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+def drive(job, rows, batch_size: int) -> int:
+    """Feed every row to `job.take`; hand full `job.batch`es to `job.write` on the writer
+    thread. Returns the number of rows read."""
+    writer = BatchWriter(job.write)
+    n = 0
+    try:
+        for row_no, cells in rows:
+            n += 1
+            job.take(row_no, cells)
+            if len(job.batch) >= batch_size:
+                writer.submit(job.batch)
+                job.batch = []
+        writer.submit(job.batch)
+        job.batch = []
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return n

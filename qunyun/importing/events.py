@@ -32,6 +32,7 @@ from qunyun.importing.common import (
     ImportResult,
     RejectWriter,
     append_log,
+    drive,
     file_sha256,
     record_run,
 )
@@ -81,12 +82,7 @@ def import_events(
             with engine.begin() as conn:
                 job = _EventJob(conn, table.columns, table.headers, rejects, now)
                 before = conn.execute(select(func.count()).select_from(events_t)).scalar_one()
-                for row_no, cells in table.rows:
-                    result.rows += 1
-                    job.take(row_no, cells)
-                    if len(job.batch) >= batch_size:
-                        job.flush()
-                job.flush()
+                result.rows = drive(job, table.rows, batch_size)
                 after = conn.execute(select(func.count()).select_from(events_t)).scalar_one()
                 result.accepted = job.accepted
                 result.duplicates = job.duplicates
@@ -182,8 +178,9 @@ class _EventJob:
             errors.append(("campaign", "活动超过64字符 (campaign longer than 64)", campaign))
         rec["campaign"] = campaign
         if errors:
-            for f, reason, raw in errors:
-                self.rejects.reject(row_no, self.label.get(f, f), f, reason, raw)
+            self.rejects.reject(
+                row_no, [(self.label.get(f, f), f, reason, raw) for f, reason, raw in errors]
+            )
             return
         key = hash((ext, rec["kind"], rec["occurred_at"], rec["group"], rec["group_external_id"]))
         whole = hash((rec["campaign"], rec["amount"]))
@@ -192,7 +189,7 @@ class _EventJob:
             if first[1] == whole:
                 self.duplicates += 1
             else:
-                self.rejects.reject(
+                self.rejects.reject_one(
                     row_no, self.label["external_id"], "external_id",
                     "同一客户同一时间同类事件重复且内容不同 "
                     f"(conflicting duplicate of row {first[0]})",
@@ -203,7 +200,7 @@ class _EventJob:
         self.batch.append((row_no, rec))
 
     def _reject(self, row_no: int, f: str, reason: str, value: object) -> None:
-        self.rejects.reject(row_no, self.label.get(f, f), f, reason, value)
+        self.rejects.reject_one(row_no, self.label.get(f, f), f, reason, value)
 
     def _load_groups(self, batch) -> None:
         conn = self.conn
@@ -236,10 +233,7 @@ class _EventJob:
             for e in exts:
                 self.group_by_ext[e] = found_ext.get(e)
 
-    def flush(self) -> None:
-        if not self.batch:
-            return
-        batch, self.batch = self.batch, []
+    def write(self, batch: list[tuple[int, dict]]) -> None:
         conn = self.conn
         member_ids = dict(
             conn.execute(
