@@ -23,6 +23,10 @@ def _register() -> None:
 
 
 def main() -> None:
+    from qunyun import workspace
+    from qunyun.cli.runtime import prepare_environment
+
+    prepare_environment(workspace.current(), verbose="--verbose" in sys.argv)
     _register()
     try:
         app()

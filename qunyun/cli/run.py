@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qunyun import workspace
 from qunyun.cli import app
-from qunyun.cli.runtime import emit_json, prepare_prefect, simulator_for_run
+from qunyun.cli.runtime import emit_json, simulator_for_run
 from qunyun.errors import BadInput
 from qunyun.pii import mask_text
 from qunyun.vocab import REASON_LABELS
@@ -68,9 +68,8 @@ def print_push_result(result: dict, console: Console) -> None:
 
 
 def run_daily_push(day: date | None, slot: str | None, dry_run: bool,
-                   resolve_unknown: str, verbose: bool = False) -> dict:
+                   resolve_unknown: str) -> dict:
     ws = workspace.current()
-    prepare_prefect(ws, verbose)
     from flows.daily_push import daily_push
 
     with simulator_for_run(ws):
@@ -97,10 +96,11 @@ def daily_push_command(
         UnknownAction, typer.Option("--resolve-unknown", help="结果未知的消息: keep 保留 / resend 重发 / sent 确认已发")
     ] = UnknownAction.keep,
     as_json: Annotated[bool, typer.Option("--json", help="以一个 JSON 对象输出摘要")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="显示 Prefect 日志")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="在终端显示 Prefect 日志 (show Prefect logs)")] = False,
 ) -> None:
     """每日内容推送 (daily content push) for one logical date."""
-    result = run_daily_push(parse_date(date_), slot, dry_run, resolve_unknown.value, verbose)
+    del verbose  # read by qunyun.cli.main, before Prefect is imported
+    result = run_daily_push(parse_date(date_), slot, dry_run, resolve_unknown.value)
     if as_json:
         emit_json(push_json(result))
     else:

@@ -14,14 +14,20 @@ from qunyun import workspace
 from qunyun.config import load_channels
 
 
-def prepare_prefect(ws: workspace.Workspace, verbose: bool = False) -> None:
-    """Keep Prefect's own database in the workspace (embedded default) and its logs quiet."""
+def prepare_environment(ws: workspace.Workspace, verbose: bool = False) -> None:
+    """Set before Prefect or GX is imported: they read these once, at import.
+
+    Prefect's own database stays in the workspace (the embedded default), nothing phones home,
+    and unless --verbose the console shows our one-line messages, not Prefect's tracebacks
+    (the run's full logs still go to the Prefect API and UI).
+    """
     os.environ.setdefault("PREFECT_HOME", str(ws.home / "prefect"))
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    # No internet here or in most private deployments: no telemetry calls.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "CRITICAL")
 
 
 def _port_open(port: int) -> bool:
