@@ -414,3 +414,33 @@ def test_cli_check_exits_3_on_a_critical_failure(cli):
     assert data["passed"] is False
     assert [o["check_id"] for o in data["outcomes"] if not o["success"]] == ["events.kind_in_set"]
     engine.dispose()
+
+
+# --------------------------------------------------------------------------- extending
+
+
+def test_a_new_suite_is_one_declarative_entry(monkeypatch, migrated):
+    import great_expectations.expectations as gxe
+
+    from qunyun.quality import Suite, critical, warning
+    from qunyun.quality.suites import rows
+
+    url, md, engine = migrated
+    add(engine, md, "staff", dict(id=1, userid="staff01", name="小王", role="service"))
+    monkeypatch.setitem(SUITES, "staff", Suite(
+        name="staff", title="员工 staff", table="staff",
+        checks=(
+            critical("userid_unique", "员工账号不能重复",
+                     gxe.ExpectColumnValuesToBeUnique(column="userid")),
+            warning("role_known", "员工角色应是 service/owner",
+                    gxe.ExpectColumnValuesToBeInSet(column="role", value_set=["owner"])),
+            critical("broken_sql", "写错的检查也会拦住流程",
+                     rows("SELECT nope FROM {batch} WHERE no_such_column = 1")),
+        ),
+    ))
+    report = run_gates(url, ["staff"], as_of=AS_OF)
+    assert report.outcome("staff.userid_unique").success
+    assert [o.check_id for o in report.warnings] == ["staff.role_known"]
+    broken = report.outcome("staff.broken_sql")
+    assert not broken.success and broken.error  # a check that cannot run fails closed
+    assert not report.passed
