@@ -127,14 +127,15 @@ class _progress:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            DownloadColumn,
             Progress,
+            TaskProgressColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
         self._bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
         )
         self._bar.start()
         self._task = self._bar.add_task(f"导入 importing {self.label}", total=None)

@@ -15,6 +15,7 @@ Semantics, per column the file *has* (columns it lacks are never touched):
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from qunyun.pii import normalize_phone
 
 BATCH_SIZE = 10_000
 _HASH_MASK = (1 << 64) - 1
+_PLAIN_MOBILE = re.compile(r"1[3-9]\d{9}").fullmatch
 SCALARS = (
     "nickname", "phone", "gender", "source_channel", "owner_userid", "joined_at",
     "last_active_at", "total_spend", "note",
@@ -161,6 +163,8 @@ class _MemberJob:
         def phone(raw):
             if raw is None:
                 return None
+            if type(raw) is str and _PLAIN_MOBILE(raw):  # the common case, already clean
+                return raw
             try:
                 return normalize_phone(raw if type(raw) is str else text(raw))
             except ValueError:

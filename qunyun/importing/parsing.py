@@ -126,8 +126,11 @@ def parse_datetime(value: object, now: datetime) -> datetime | None:
 
 
 def _parse_date_text(raw: str) -> datetime:
-    s = unicodedata.normalize("NFKC", raw)
-    m = _DATE_RE.match(s) or _COMPACT_RE.match(s)
+    s = raw
+    m = _DATE_RE.match(s)
+    if m is None:
+        s = unicodedata.normalize("NFKC", raw)  # full-width digits, ：
+        m = _DATE_RE.match(s) or _COMPACT_RE.match(s)
     if m is None:
         if _SERIAL_RE.match(s):
             return _from_serial(float(s))
