@@ -4,9 +4,8 @@ import shutil
 from collections import Counter
 from datetime import date
 
-import httpx
 import pytest
-from prefect.settings import PREFECT_API_URL
+from prefect.artifacts import Artifact
 from sqlalchemy import insert, select
 
 from flows.daily_push import daily_push
@@ -33,14 +32,8 @@ def ledger_rows(engine):
         return conn.execute(select(Delivery.step, Delivery.recipient_id, Delivery.status)).all()
 
 
-def latest_artifact(key: str) -> dict:
-    # Prefect 3.8.8's own client sends nulls its server rejects here; ask the API directly.
-    body = {"artifacts": {"key": {"any_": [key]}}, "flow_runs": {}, "task_runs": {},
-            "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
-    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=body)
-    response.raise_for_status()
-    [found] = response.json()
-    return found
+def latest_artifact(key: str):
+    return Artifact.get(key)
 
 
 def test_a_run_delivers_every_planned_message_and_reports_counts(community, simulator):
@@ -52,9 +45,9 @@ def test_a_run_delivers_every_planned_message_and_reports_counts(community, simu
     inbox = simulator.inbox()
     assert Counter(m["endpoint"] for m in inbox) == {"webhook": 12, "add_msg_template": 4}
     report = latest_artifact("daily-push-2026-11-25")
-    assert report["type"] == "table" and "已发送 16" in report["description"]
+    assert report.type == "table" and "已发送 16" in report.description
     gate = latest_artifact("gate-daily-push")
-    assert "members" in gate["description"]
+    assert "members" in gate.description
 
 
 def test_running_the_same_date_again_sends_nothing(community, simulator):
