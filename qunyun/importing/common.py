@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, DateTime, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
 from qunyun.importing.parsing import mask_value
 from qunyun.models import ImportRun
@@ -149,6 +150,18 @@ def append_log(imports_dir: Path, result: ImportResult, when: datetime) -> None:
         fh.write(mask_text(line))
 
 
+def _sqlite_datetime(value):
+    """SQLAlchemy's SQLite DATETIME text form ('2026-01-05 08:30:00.000000') for datetimes."""
+    if value is None:
+        return None
+    if type(value) is datetime:
+        return value.isoformat(" ", "microseconds")
+    return _SQLITE_DT_PROC(value)
+
+
+_SQLITE_DT_PROC = SQLITE_DATETIME().bind_processor(sqlite.dialect())
+
+
 class FastExec:
     """An INSERT compiled once and run with the driver's executemany.
 
@@ -182,8 +195,19 @@ class FastExec:
         self.procs = []
         for bind, name in compiled.bind_names.items():
             proc = bind.type._cached_bind_processor(dialect)
-            if proc is not None and name not in {n for n, _ in self.procs}:
-                self.procs.append((name, proc))
+            if proc is None or name in {n for n, _ in self.procs}:
+                continue
+            if name in self.defaults:  # constants: processed once, here
+                self.defaults[name] = proc(self.defaults[name])
+                continue
+            sample = datetime(2026, 1, 5, 8, 30, 1, 2)
+            if (
+                dialect.name == "sqlite"
+                and isinstance(bind.type, DateTime)
+                and proc(sample) == _sqlite_datetime(sample)
+            ):
+                proc = _sqlite_datetime  # the same text as SQLAlchemy's, 3x faster
+            self.procs.append((name, proc))
         from operator import itemgetter
 
         self._get = itemgetter(*names) if len(names) > 1 else (lambda d: (d[names[0]],))
