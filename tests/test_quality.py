@@ -444,3 +444,17 @@ def test_a_new_suite_is_one_declarative_entry(monkeypatch, migrated):
     broken = report.outcome("staff.broken_sql")
     assert not broken.success and broken.error  # a check that cannot run fails closed
     assert not report.passed
+
+
+def test_several_failures_in_one_suite_each_get_their_own_examples(migrated):
+    url, md, engine = migrated
+    add(engine, md, "members", member(9, stage="vip", total_spend=-3.0))
+    add(engine, md, "members", member(10, fan_level="hater"))
+    add(engine, md, "groups", group(9, kind="random", robot_secret=None))
+    report = run_gates(url, ["members", "groups"], as_of=AS_OF)
+    assert report.outcome("members.stage_in_set").examples == ["vip"]
+    assert report.outcome("members.total_spend_non_negative").examples == ["-3.0"]
+    assert report.outcome("members.fan_level_in_set").examples == ["hater"]
+    assert report.outcome("groups.kind_in_set").examples == ["random"]
+    assert report.outcome("groups.robot_secret_present").examples == [
+        "id=9 external_id=wrg9 name=社群9"]

@@ -165,25 +165,33 @@ def _run_suite(context, datasource, suite: Suite, as_of: datetime) -> list[Expec
     result = batch.validate(gx_suite, result_format=_COUNT_ONLY, expectation_parameters=gx_params)
     by_key = {r.expectation_config.meta.get("qunyun_key"): r for r in result.results}
 
+    # Second pass, failures only: a few examples (masked) from the database. The failed checks
+    # of one kind are validated together, so GX shares the row count and aggregates again.
+    failed = [c for c in suite.checks
+              if (r := by_key.get(c.key)) is not None and not r.success and not _raised(r)]
+    detailed: dict[str, object] = {}
+    for fmt in ({"result_format": "BASIC", "partial_unexpected_count": EXAMPLES},
+                {"result_format": "COMPLETE"}):  # SQL checks: at most 200 rows (GX's cap)
+        group = [c for c in failed if _example_format(c) == fmt]
+        if not group:
+            continue
+        again = gx.ExpectationSuite(name=f"qunyun-{suite.name}-examples")
+        for c in group:
+            again.add_expectation(_expectation(c, params))
+        res = batch.validate(again, result_format=fmt, expectation_parameters=gx_params)
+        detailed |= {r.expectation_config.meta.get("qunyun_key"): r for r in res.results}
+
     outcomes = []
     for check in suite.checks:
         res = by_key.get(check.key)
-        examples: list[str] = []
-        if res is not None and not res.success and not _raised(res):
-            # Second pass, failures only: a few examples (masked) from the database.
-            detailed = batch.validate(
-                _expectation(check, params),
-                result_format=_example_format(check),
-                expectation_parameters=gx_params,
-            )
-            examples = _examples(suite, check, detailed)
+        examples = _examples(suite, check, detailed[check.key]) if check.key in detailed else []
         outcomes.append(_outcome(suite, check, res, examples=examples))
     return outcomes
 
 
 def _example_format(check: Check) -> dict:
     if check.expectation.expectation_type == "unexpected_rows_expectation":
-        return {"result_format": "COMPLETE"}  # at most 200 rows (GX MAX_RESULT_RECORDS)
+        return {"result_format": "COMPLETE"}
     return {"result_format": "BASIC", "partial_unexpected_count": EXAMPLES}
 
 
