@@ -8,7 +8,7 @@ in flight when a process died is found as `sending` and turned into `unknown`, n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -68,31 +68,32 @@ def insert_plan_rows(conn: Connection, rows: Sequence[tuple]) -> int:
         cursor.close()
 
 
-def claim(conn: Connection, ids: Iterable[int]) -> list[int]:
-    """Move planned rows to sending (attempt + 1); returns the ids this caller now owns."""
-    owned = []
-    for row_id in ids:
-        res = conn.execute(
+def claim_many(conn: Connection, ids: Sequence[int]) -> list[int]:
+    """Move planned rows to sending (attempt + 1); returns the ids this caller now owns.
+
+    One conditional UPDATE: a row another worker already claimed is simply not returned.
+    """
+    owned: list[int] = []
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        owned += conn.execute(
             update(Delivery)
-            .where(Delivery.id == row_id, Delivery.status == "planned")
+            .where(Delivery.id.in_(ids[start:start + 900]), Delivery.status == "planned")
             .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now())
-        )
-        if res.rowcount == 1:
-            owned.append(row_id)
+            .returning(Delivery.id)
+        ).scalars()
     return owned
 
 
 def settle(conn: Connection, ids: Sequence[int], status: str, *, reason: str | None = None,
            provider_code: int | None = None, provider_msgid: str | None = None) -> None:
     """Record the outcome of rows this caller holds in `sending`."""
-    if not ids:
-        return
-    conn.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == "sending")
-        .values(status=status, reason=reason, provider_code=provider_code,
-                provider_msgid=provider_msgid, updated_at=now())
-    )
+    for start in range(0, len(ids), 900):
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start:start + 900]), Delivery.status == "sending")
+            .values(status=status, reason=reason, provider_code=provider_code,
+                    provider_msgid=provider_msgid, updated_at=now())
+        )
 
 
 def mark_interrupted(engine: Engine, job: str, logical_date: date) -> int:

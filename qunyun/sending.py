@@ -129,7 +129,13 @@ def recent_robot_sends(engine: Engine, window_seconds: float) -> dict[str, list[
 
 
 class RobotSender:
-    """Sends group posts with bounded concurrency, paced per robot."""
+    """Sends group posts with bounded concurrency, paced per robot.
+
+    One thread schedules and writes the ledger; worker threads only make HTTP requests. Rows
+    are claimed in one UPDATE just before their requests go out and settled together as their
+    answers come back, so the database sees two small transactions per round, not per post,
+    while no more than `concurrency` claimed rows are ever in flight.
+    """
 
     def __init__(self, engine: Engine, robot: WeComRobot, secrets: SecretResolver,
                  pacer: SlidingWindowPacer, concurrency: int = 16, retry_backoff: float = 2.0):
@@ -140,27 +146,25 @@ class RobotSender:
         self.concurrency = concurrency
         self.retry_backoff = retry_backoff
 
-    def _send_one(self, row_id: int, secret_name: str, payload: str) -> SendResult | None:
+    def _claim(self, ids: list[int]) -> set[int]:
         with self.engine.begin() as conn:
-            if not ledger.claim(conn, [row_id]):
-                return None  # another worker owns it
-        result = self.robot.send(self.secrets.get(secret_name), payload)
-        with self.engine.begin() as conn:
+            return set(ledger.claim_many(conn, ids))
+
+    def _settle(self, results: list[tuple[tuple, SendResult]]) -> None:
+        """Write a round of answers; RETRY rows go back to planned for a later attempt."""
+        outcomes: dict[tuple, list[int]] = defaultdict(list)
+        for row, result in results:
             if result.outcome is Outcome.SENT:
-                ledger.settle(conn, [row_id], "sent", provider_code=0)
+                outcomes[("sent", None, 0)].append(row[0])
             elif result.outcome is Outcome.UNKNOWN:
-                ledger.settle(conn, [row_id], "unknown", reason=result.detail[:32])
+                outcomes[("unknown", result.detail[:32], None)].append(row[0])
             elif result.outcome is Outcome.FAILED:
-                ledger.settle(conn, [row_id], "failed", reason="provider_error",
-                              provider_code=result.code)
+                outcomes[("failed", "provider_error", result.code)].append(row[0])
             else:
-                # Certainly not delivered: back to planned, the caller decides when to retry.
-                conn.execute(
-                    update(Delivery)
-                    .where(Delivery.id == row_id, Delivery.status == "sending")
-                    .values(status="planned", provider_code=result.code, updated_at=ledger.now())
-                )
-        return result
+                outcomes[("planned", None, result.code)].append(row[0])
+        with self.engine.begin() as conn:
+            for (status, reason, code), ids in outcomes.items():
+                ledger.settle(conn, ids, status, reason=reason, provider_code=code)
 
     def _give_up(self, row_id: int, result: SendResult) -> None:
         with self.engine.begin() as conn:
@@ -189,24 +193,29 @@ class RobotSender:
                 now = time.monotonic()
                 while waiting and waiting[0][0] <= now:
                     ready.append(heapq.heappop(waiting)[2])
-                while ready and len(running) < self.concurrency:
+                picked = []
+                while ready and len(running) + len(picked) < self.concurrency:
                     row = ready.pop()
                     delay = self.pacer.reserve(row[1])
                     if delay > 0:
                         heapq.heappush(waiting, (now + delay, row[0], row))
-                        continue
-                    running[pool.submit(self._send_one, *row)] = row
+                    else:
+                        picked.append(row)
+                if picked:
+                    owned = self._claim([row[0] for row in picked])
+                    for row in picked:
+                        if row[0] in owned:  # another worker may own the rest
+                            key = self.secrets.get(row[1])
+                            running[pool.submit(self.robot.send, key, row[2])] = row
                 timeout = max(0.0, waiting[0][0] - time.monotonic()) if waiting else None
                 if not running:
                     if timeout:
                         time.sleep(timeout)
                     continue
                 done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    row = running.pop(future)
-                    result = future.result()
-                    if result is None:
-                        continue
+                answered = [(running.pop(future), future.result()) for future in done]
+                self._settle(answered)
+                for row, result in answered:
                     stats.requests += 1
                     stats.codes[result.code if result.code is not None else result.detail] += 1
                     if result.outcome is Outcome.SENT:
@@ -237,15 +246,7 @@ class CustomerSender:
 
     def _claim_many(self, ids: list[int]) -> list[int]:
         with self.engine.begin() as conn:
-            return list(
-                conn.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids), Delivery.status == "planned")
-                    .values(status="sending", attempts=Delivery.attempts + 1,
-                            updated_at=ledger.now())
-                    .returning(Delivery.id)
-                ).scalars()
-            )
+            return ledger.claim_many(conn, ids)
 
     def _send_call(self, sender: str, payload: str, members: list[tuple[int, str]],
                    stats: SendStats) -> None:

@@ -179,6 +179,6 @@ def test_mass_messages_group_identical_texts_per_sender_and_record_refusals(engi
 def test_interrupted_rows_become_unknown(engine):
     plan_rows(engine, [("s", "group", "g0", "wecom_robot", "robot-0", robot_body("x"))])
     with engine.begin() as conn:
-        ledger.claim(conn, [1])
+        ledger.claim_many(conn, [1])
     assert ledger.mark_interrupted(engine, JOB, DAY) == 1
     assert statuses(engine)[0][2:4] == ("unknown", "interrupted")
