@@ -93,8 +93,8 @@ def _gx_source(database_url: str):
 def _sql_params(suite: Suite, as_of: datetime) -> dict[str, str]:
     start = as_of - timedelta(days=suite.window_days)
     return {
-        ":window_start": f"'{start:%Y-%m-%d %H:%M:%S}'",
-        ":as_of": f"'{as_of:%Y-%m-%d %H:%M:%S}'",
+        ":window_start": f"'{start:%Y-%m-%d %H:%M:%S.%f}'",
+        ":as_of": f"'{as_of:%Y-%m-%d %H:%M:%S.%f}'",
     }
 
 
