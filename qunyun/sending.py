@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
 
@@ -113,8 +113,6 @@ def recent_robot_sends(engine: Engine, window_seconds: float) -> dict[str, list[
     now = ledger.now()
     cutoff = now.timestamp() - window_seconds
     ages: dict[str, list[float]] = defaultdict(list)
-    from datetime import datetime
-
     with engine.connect() as conn:
         rows = conn.execute(
             select(Delivery.sender, Delivery.updated_at).where(
@@ -237,24 +235,27 @@ class RobotSender:
 
 
 class CustomerSender:
-    """Sends member-level messages through the mass-message API, one request per text."""
+    """Sends member-level messages through the mass-message API, one request per text.
 
-    def __init__(self, engine: Engine, client: WeComCustomer, retry_backoff: float = 2.0):
+    Identical texts from one staff member go out as one request (one confirmation in that
+    staff member's WeCom client); distinct requests run `concurrency` at a time.
+    """
+
+    def __init__(self, engine: Engine, client: WeComCustomer, retry_backoff: float = 2.0,
+                 concurrency: int = 4):
         self.engine = engine
         self.client = client
         self.retry_backoff = retry_backoff
+        self.concurrency = concurrency
 
-    def _claim_many(self, ids: list[int]) -> list[int]:
-        with self.engine.begin() as conn:
-            return ledger.claim_many(conn, ids)
-
-    def _send_call(self, sender: str, payload: str, members: list[tuple[int, str]],
-                   stats: SendStats) -> None:
+    def _send_call(self, sender: str, payload: str, members: list[tuple[int, str]]) -> SendStats:
+        stats = SendStats()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            owned = set(self._claim_many([row_id for row_id, _ in members]))
+            with self.engine.begin() as conn:
+                owned = set(ledger.claim_many(conn, [row_id for row_id, _ in members]))
             members = [(row_id, ext) for row_id, ext in members if row_id in owned]
             if not members:
-                return
+                return stats
             result = self.client.send(sender, [ext for _, ext in members], payload)
             stats.requests += 1
             stats.codes[result.code if result.code is not None else result.detail] += 1
@@ -270,26 +271,22 @@ class CustomerSender:
                                   provider_code=0, provider_msgid=result.msgid)
                     stats.sent += len(good)
                     stats.failed += len(bad)
-                    return
+                    return stats
                 if result.outcome is Outcome.UNKNOWN:
                     ledger.settle(conn, ids, "unknown", reason=result.detail[:32])
                     stats.unknown += len(ids)
-                    return
+                    return stats
                 if result.outcome is Outcome.FAILED or attempt == MAX_ATTEMPTS:
                     ledger.settle(conn, ids, "failed", reason="provider_error",
                                   provider_code=result.code)
                     stats.failed += len(ids)
-                    return
-                conn.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids), Delivery.status == "sending")
-                    .values(status="planned", updated_at=ledger.now())
-                )
+                    return stats
+                ledger.settle(conn, ids, "planned", provider_code=result.code)
             stats.retried += len(ids)
             time.sleep(self.retry_backoff * 2 ** (attempt - 1))
+        return stats
 
     def send_senders(self, job: str, day: date, senders: list[str]) -> SendStats:
-        stats = SendStats()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(Delivery.sender, Delivery.payload_hash, Delivery.payload, Delivery.id,
@@ -300,10 +297,16 @@ class CustomerSender:
             calls: dict[tuple[str, str], tuple[str, list]] = {}
             for sender, digest, payload, row_id, ext in rows:
                 calls.setdefault((sender, digest), (payload, []))[1].append((row_id, ext))
-        for (sender, _), (payload, members) in calls.items():
-            for start in range(0, len(members), MASS_MESSAGE_MAX_RECIPIENTS):
-                self._send_call(sender, payload,
-                                members[start:start + MASS_MESSAGE_MAX_RECIPIENTS], stats)
+        requests = [
+            (sender, payload, members[start:start + MASS_MESSAGE_MAX_RECIPIENTS])
+            for (sender, _), (payload, members) in calls.items()
+            for start in range(0, len(members), MASS_MESSAGE_MAX_RECIPIENTS)
+        ]
+        stats = SendStats()
+        with ThreadPoolExecutor(max_workers=self.concurrency,
+                                thread_name_prefix="mass-send") as pool:
+            for call_stats in pool.map(lambda call: self._send_call(*call), requests):
+                stats.merge(call_stats)
         return stats
 
 

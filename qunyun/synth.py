@@ -23,7 +23,6 @@ from the generated events; with `with_events=False` they are drawn from the same
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import uuid
@@ -36,6 +35,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from qunyun.models import EVENT_KINDS, GROUP_KINDS
+from qunyun.secrets import add_workspace_secrets
 
 CHUNK = 50_000
 BRAND = "小满"
@@ -868,27 +868,10 @@ def _staff_members(db: _Session, rng, n_cust, n_sm, userids, names, roles, g_own
 def write_robot_secrets(engine: Engine, secrets_path: Path) -> int:
     """Give every group robot secret name a throwaway webhook key; returns how many were added.
 
-    Existing entries are kept. The file is JSON {secret_name: key}, mode 0600.
+    Existing entries are kept (see qunyun.secrets.add_workspace_secrets).
     """
-    secrets_path = Path(secrets_path)
-    existing: dict[str, str] = {}
-    if secrets_path.exists():
-        existing = json.loads(secrets_path.read_text() or "{}")
     with engine.connect() as conn:
-        result = conn.execute(text(
-            "SELECT DISTINCT robot_secret FROM groups WHERE robot_secret IS NOT NULL "
-            "ORDER BY robot_secret"))
-        names = [r[0] for r in result]
-    added = 0
-    for name in names:
-        if name not in existing:
-            existing[name] = str(uuid.uuid4())
-            added += 1
-    secrets_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = secrets_path.with_name(secrets_path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(existing, fh, ensure_ascii=False, indent=0)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, secrets_path)
-    return added
+        names = conn.execute(text(
+            "SELECT DISTINCT robot_secret FROM groups WHERE robot_secret IS NOT NULL"
+        )).scalars()
+        return add_workspace_secrets(Path(secrets_path), {name: str(uuid.uuid4()) for name in names})
