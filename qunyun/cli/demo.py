@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets as pysecrets
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -52,8 +53,9 @@ def demo(
                     bars[phase] = progress.add_task(f"生成{PHASES.get(phase, phase)}", total=total)
                 progress.update(bars[phase], completed=done, total=total)
 
+            # Behaviour up to the day before: the push runs in the morning of `day`.
             stats = build_community(engine, members=members, groups=groups, days=days,
-                                    end_date=day, seed=seed, progress=report)
+                                    end_date=day - timedelta(days=1), seed=seed, progress=report)
         community = {"members": stats.members, "groups": stats.groups, "staff": stats.staff,
                      "memberships": stats.memberships, "events": stats.events,
                      "seconds": round(stats.seconds, 1)}
