@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -70,7 +70,8 @@ def step_build(workdir: Path, members: str) -> dict:
     ws = workspace.current()
     engine = db.migrate(ws.database_url)
     n = int(members)
-    stats = build_community(engine, members=n, groups=max(4, n // 10), days=30, end_date=DAY,
+    stats = build_community(engine, members=n, groups=max(4, n // 10), days=30,
+                            end_date=DAY - timedelta(days=1),
                             with_events=False)
     write_robot_secrets(engine, ws.secrets_path)
     add_workspace_secrets(ws.secrets_path, {"wecom-corp-secret": "bench-corp-secret"})
