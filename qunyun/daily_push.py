@@ -205,7 +205,8 @@ class Planner:
             .where(Group.active.is_(True), Group.channel == ROBOT, Group.kind.in_(list(by_kind)))
             .order_by(Group.id)
         )
-        contexts = {kind: self.common_context(slot, item) for kind, item in by_kind.items()}
+        contexts = {kind: self.templates[item.id].context(self.common_context(slot, item))
+                    for kind, item in by_kind.items()}
         previews = 0
         for ext_id, name, kind, secret, why in self.conn.execute(query):
             item = by_kind[kind]
@@ -271,7 +272,7 @@ class Planner:
             .order_by(Member.id)
         )
         template = self.templates[item.id]
-        context = self.common_context(slot, item)
+        context = template.context(self.common_context(slot, item))
         previews = 0
         rows = self.conn.execution_options(yield_per=CHUNK).execute(query)
         for ext_id, nickname, stage, state, fan, owner, staff_name, why in rows:
@@ -323,7 +324,7 @@ def plan_daily_push(engine: Engine, calendar: Calendar, caps: Caps, env, day: da
     """Plan the day's push in one transaction; a dry run computes the same and rolls back."""
     templates = check_templates(env, calendar)
     slots = slots_for(calendar, day, slot)
-    with engine.connect() as conn:
+    with engine.connect() as conn, ledger.large_write_cache(conn):
         transaction = conn.begin()
         try:
             summary = Planner(conn, calendar, caps, templates, day, progress).plan(slots)

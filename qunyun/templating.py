@@ -57,11 +57,25 @@ class CheckedTemplate:
     msgtype: str
     _template: object
 
+    def context(self, values: dict) -> dict:
+        """A render context: the template's globals plus `values`, built once per item."""
+        return {**self._template.globals, **values}
+
     def render(self, context: dict) -> str:
+        """Render with a context from `context()`; the caller may update it between calls.
+
+        The context is used as it is (shared), not copied per render: this is the planning
+        hot path, a million renders for a million members.
+        """
+        template = self._template
         try:
-            text = self._template.render(context).strip()
-        except TemplateError as exc:
-            line = _error_line(exc, self._template.filename)
+            try:
+                parts = template.root_render_func(template.new_context(context, shared=True))
+                text = template.environment.concat(parts).strip()
+            except Exception:
+                template.environment.handle_exception()  # re-raised with template lines
+        except Exception as exc:
+            line = _error_line(exc, template.filename)
             where = f" 第 {line} 行 (line {line})" if line else ""
             raise BadInput(f"模板 {self.name}{where}: 渲染失败 (render error): {exc}") from None
         limit = BYTE_LIMITS[(self.channel, self.msgtype)]
