@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from qunyun import db
-from qunyun.models import Delivery
+from qunyun.models import Delivery, Member
 from qunyun.simulator import WeComSimulator, read_inbox
 from tests.factories import add_corp_secret, add_groups, add_staff
 
@@ -123,3 +123,20 @@ def test_killed_mid_send_then_resumed_delivers_each_message_exactly_once(cli_env
     confirmed = qunyun(cli_env, "run", "daily-push", "--date", "2026-11-25",
                        "--resolve-unknown", "sent", "--json")
     assert json.loads(confirmed.stdout)["daily_push"]["sent"] == planned
+
+
+def test_a_failed_gate_exits_3_and_sends_nothing(cli_env, workspace):
+    engine = db.migrate(workspace.database_url)
+    add_staff(engine)
+    add_groups(engine, {"interest": 2}, secrets_path=workspace.secrets_path)
+    with engine.begin() as conn:
+        conn.execute(insert(Member).values(external_id="wm-bad", nickname="坏数据",
+                                           stage="unknown-stage", owner_userid="staff-001",
+                                           total_spend=-5))
+    done = qunyun(cli_env, "run", "daily-push", "--date", "2026-11-25")
+    assert done.returncode == 3
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "members.stage" in lines[0]
+    assert read_inbox(workspace.inbox_path) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(Delivery.id)).first() is None
