@@ -185,6 +185,8 @@ def summarise(r: dict) -> list[str]:
     g, m, f = r["groups"], r["members_flow"], r["floor"]
     gs, ms = g["task_seconds"], m["task_seconds"]
     posts = g["delivery"]["sent"]
+    # The day's delivery counts cover both slots; the members' share is what the second added.
+    member_sent = m["delivery"]["sent"] - posts if m["delivery"] else "预演 dry run"
     send_groups = gs.get("send-group-posts", 0.0)
     plan = ms.get("plan-daily-push", 0.0)
     lines = [
@@ -193,7 +195,7 @@ def summarise(r: dict) -> list[str]:
         f"{f['seconds']:.1f} | {plan / f['seconds'] if f['seconds'] else 0:.2f}× | "
         f"{m['peak_rss_mb']} | {posts:,} | {send_groups:.1f} | "
         f"{posts / send_groups if send_groups else 0:,.0f} | "
-        f"{(m['delivery'] or {}).get('sent', '预演 dry run')} | "
+        f"{member_sent} | "
         f"{ms.get('send-member-messages', 0):.1f} | {g['task_runs']} + {m['task_runs']} |"
     ]
     return lines
