@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, case, func, literal, select
+from sqlalchemy import Connection, Engine, and_, case, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from qunyun import ledger
@@ -271,6 +271,11 @@ class Planner:
             .where(member_filter(item.audience, self.as_of))
             .order_by(Member.id)
         )
+        if item.once_per_member:
+            query = query.where(~exists().where(
+                Delivery.recipient_kind == "member", Delivery.recipient_id == Member.external_id,
+                Delivery.content_item == item.id, Delivery.logical_date != self.day,
+                Delivery.status.in_(ledger.LIVE_STATUSES)))
         template = self.templates[item.id]
         context = template.context(self.common_context(slot, item))
         previews = 0

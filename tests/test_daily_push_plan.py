@@ -199,3 +199,17 @@ def test_slot_time_and_quiet_hours_crossing_midnight():
     caps = Caps()
     assert caps.quiet_hours.contains(time(23, 0)) and caps.quiet_hours.contains(time(7, 59))
     assert not caps.quiet_hours.contains(time(8, 0))
+
+
+def test_a_once_per_member_item_is_not_sent_again_on_later_days(engine):
+    add_members(engine, 2, prefix="first")
+    cal = calendar()
+    cal.columns["早安"].items[2].once_per_member = True
+    plan(engine, cal=cal)
+    add_members(engine, 1, prefix="later")
+    prepare_content(engine, cal, ENV)
+    plan_daily_push(engine, cal, Caps(), ENV, date(2026, 11, 26))
+    next_day = [r.recipient_id for r in rows(engine) if r.logical_date == date(2026, 11, 26)]
+    assert next_day == ["later00000"]
+    # Re-running the first day still finds its own rows (same keys): nothing new, nothing lost.
+    assert plan(engine, cal=cal).new_rows == 0

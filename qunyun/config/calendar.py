@@ -44,6 +44,8 @@ class ContentItem(BaseModel):
     msgtype: Literal["text", "markdown", "news"] = "text"
     audience: GroupAudience | MemberAudience = Field(discriminator="level")
     vars: dict = {}
+    # A welcome or first-order guide goes to a member once, however often its slot runs.
+    once_per_member: bool = False
     valid_from: date | None = None
     valid_to: date | None = None
 
@@ -58,6 +60,8 @@ class ContentItem(BaseModel):
 
     @model_validator(mode="after")
     def _member_text_only(self) -> ContentItem:
+        if self.once_per_member and self.audience.level != "member":
+            raise ValueError("once_per_member 只用于客户消息 (only for member-level items)")
         if self.audience.level == "member" and self.msgtype != "text":
             raise ValueError("客户群发只支持 text 消息 (member-level items must be msgtype text)")
         if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
