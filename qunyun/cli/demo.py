@@ -14,7 +14,7 @@ from qunyun import db, workspace
 from qunyun.cli import app
 from qunyun.cli.run import parse_date, print_push_result, push_json, run_daily_push
 from qunyun.cli.runtime import emit_json
-from qunyun.config import load_channels
+from qunyun.config import load_channels, load_demo_defaults
 from qunyun.secrets import add_workspace_secrets
 
 PHASES = {"staff": "员工账号", "tags": "标签", "groups": "社群", "members": "客户与行为",
@@ -24,10 +24,10 @@ PHASES = {"staff": "员工账号", "tags": "标签", "groups": "社群", "member
 @app.command("demo")
 def demo(
     date_: Annotated[str | None, typer.Option("--date", help="演示的逻辑日期 YYYY-MM-DD (默认今天)")] = None,
-    members: Annotated[int, typer.Option("--members", min=10, help="客户数")] = 2000,
-    groups: Annotated[int, typer.Option("--groups", min=4, help="社群数")] = 20,
-    days: Annotated[int, typer.Option("--days", min=7, help="行为数据天数")] = 60,
-    seed: Annotated[int, typer.Option("--seed", help="随机种子")] = 7,
+    members: Annotated[int | None, typer.Option("--members", min=10, help="客户数 (默认见 config/demo.yaml)")] = None,
+    groups: Annotated[int | None, typer.Option("--groups", min=4, help="社群数")] = None,
+    days: Annotated[int | None, typer.Option("--days", min=7, help="行为数据天数")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="随机种子")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以一个 JSON 对象输出摘要")] = False,
 ) -> None:
     """演示: 生成一个模拟社群并跑一遍每日推送 (build a synthetic community, run the daily push)."""
@@ -35,6 +35,7 @@ def demo(
     from qunyun.synth import build_community, write_robot_secrets
 
     ws = workspace.current()
+    defaults = load_demo_defaults(ws.config_dir)
     day = parse_date(date_) or today_in_shanghai()
     console = Console(stderr=True, quiet=as_json)
     engine = db.migrate(ws.database_url)
@@ -54,8 +55,10 @@ def demo(
                 progress.update(bars[phase], completed=done, total=total)
 
             # Behaviour up to the day before: the push runs in the morning of `day`.
-            stats = build_community(engine, members=members, groups=groups, days=days,
-                                    end_date=day - timedelta(days=1), seed=seed, progress=report)
+            stats = build_community(
+                engine, members=members or defaults.members, groups=groups or defaults.groups,
+                days=days or defaults.days, end_date=day - timedelta(days=1),
+                seed=defaults.seed if seed is None else seed, progress=report)
         community = {"members": stats.members, "groups": stats.groups, "staff": stats.staff,
                      "memberships": stats.memberships, "events": stats.events,
                      "seconds": round(stats.seconds, 1)}
