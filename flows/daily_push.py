@@ -36,8 +36,13 @@ def daily_push(
 ) -> dict:
     """Push the content calendar's items for one logical date (all of its slots, or one).
 
-    resolve_unknown: what to do with messages whose outcome could not be known (a timeout after
-    sending): keep them as they are, resend them, or confirm them as sent.
+    Args:
+        logical_date: 推送日期 (the logical date); empty means today in Asia/Shanghai.
+        slot: 只跑这个时段 (one slot of config/content_calendar.yaml); empty means every slot
+            that runs on that weekday.
+        dry_run: 预演: plan and preview who would get what, write nothing, send nothing.
+        resolve_unknown: 结果未知的消息 (a timeout after sending): keep 保留, resend 重发, or
+            sent 确认已发送. They are never resent unless you choose resend.
     """
     day = logical_date or today_in_shanghai()
     load_content()
