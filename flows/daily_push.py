@@ -53,10 +53,11 @@ def daily_push(
     if dry_run:
         report_dry_run(JOB, plan)
         return {"date": day.isoformat(), "dry_run": True, "plan": plan}
-    batches = prepare_send(JOB, day, resolve_unknown)
+    steps = plan["slots"]
+    batches = prepare_send(JOB, day, steps, resolve_unknown)
     for id_range in batches["robot"]:
-        send_group_posts(JOB, day, id_range)
+        send_group_posts(JOB, day, steps, id_range)
     for senders in batches["customer"]:
-        send_member_messages(JOB, day, senders)
+        send_member_messages(JOB, day, steps, senders)
     summary = report_delivery(JOB, day)
     return {"date": day.isoformat(), "dry_run": False, "plan": plan, "delivery": summary}

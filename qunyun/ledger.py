@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -22,6 +23,25 @@ PLAN_COLUMNS = (
     "reason", "attempts", "planned_at",
 )
 LIVE_STATUSES = ("planned", "sending", "sent", "unknown")
+
+
+@dataclass(frozen=True)
+class Run:
+    """The ledger rows one flow run works on: a job's logical date, optionally some steps.
+
+    Two runs of one date for different slots (say 10:00 and 10:30) never touch each other's
+    rows: neither resumes, sends nor marks unknown what the other is still sending.
+    """
+
+    job: str
+    logical_date: date
+    steps: tuple[str, ...] | None = None  # None: every step of the date
+
+    def rows(self) -> list:
+        conds = [Delivery.job == self.job, Delivery.logical_date == self.logical_date]
+        if self.steps is not None:
+            conds.append(Delivery.step.in_(self.steps))
+        return conds
 
 
 def idempotency_key(job: str, logical_date: date, step: str, recipient_kind: str,
@@ -116,19 +136,18 @@ def settle(conn: Connection, ids: Sequence[int], status: str, *, reason: str | N
         )
 
 
-def mark_interrupted(engine: Engine, job: str, logical_date: date) -> int:
+def mark_interrupted(engine: Engine, run: Run) -> int:
     """Rows left `sending` by a process that died: their outcome cannot be known."""
     with engine.begin() as conn:
         res = conn.execute(
             update(Delivery)
-            .where(Delivery.job == job, Delivery.logical_date == logical_date,
-                   Delivery.status == "sending")
+            .where(*run.rows(), Delivery.status == "sending")
             .values(status="unknown", reason="interrupted", updated_at=now())
         )
         return res.rowcount
 
 
-def resolve_unknown(engine: Engine, job: str, logical_date: date, action: str) -> int:
+def resolve_unknown(engine: Engine, run: Run, action: str) -> int:
     """The operator's decision on `unknown` rows: resend them, or confirm them as sent."""
     target = {"resend": ("planned", None), "sent": ("sent", "confirmed_by_operator")}
     if action not in target:
@@ -137,23 +156,15 @@ def resolve_unknown(engine: Engine, job: str, logical_date: date, action: str) -
     with engine.begin() as conn:
         res = conn.execute(
             update(Delivery)
-            .where(Delivery.job == job, Delivery.logical_date == logical_date,
-                   Delivery.status == "unknown")
+            .where(*run.rows(), Delivery.status == "unknown")
             .values(status=status, reason=reason, updated_at=now())
         )
         return res.rowcount
 
 
-def status_counts(engine_or_conn, job: str, logical_date: date,
-                  steps: Sequence[str] | None = None) -> dict[str, int]:
+def status_counts(engine_or_conn, run: Run) -> dict[str, int]:
     """planned / sending / sent / failed / unknown / suppressed counts for one run."""
-    query = (
-        select(Delivery.status, func.count())
-        .where(Delivery.job == job, Delivery.logical_date == logical_date)
-        .group_by(Delivery.status)
-    )
-    if steps is not None:
-        query = query.where(Delivery.step.in_(steps))
+    query = select(Delivery.status, func.count()).where(*run.rows()).group_by(Delivery.status)
     counts = dict.fromkeys(("planned", "sending", "sent", "failed", "unknown", "suppressed"), 0)
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
@@ -163,17 +174,13 @@ def status_counts(engine_or_conn, job: str, logical_date: date,
     return counts
 
 
-def reason_counts(engine_or_conn, job: str, logical_date: date,
-                  steps: Sequence[str] | None = None) -> dict[str, int]:
+def reason_counts(engine_or_conn, run: Run) -> dict[str, int]:
     """Suppressed and failed rows by reason."""
     query = (
         select(Delivery.reason, func.count())
-        .where(Delivery.job == job, Delivery.logical_date == logical_date,
-               Delivery.reason.is_not(None))
+        .where(*run.rows(), Delivery.reason.is_not(None))
         .group_by(Delivery.reason)
     )
-    if steps is not None:
-        query = query.where(Delivery.step.in_(steps))
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
             return dict(conn.execute(query).all())

@@ -12,13 +12,14 @@ import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select, update
 
 from qunyun import ledger
 from qunyun.channels import Outcome, SendResult
 from qunyun.channels.wecom import WeComCustomer, WeComRobot
+from qunyun.ledger import Run
 from qunyun.models import Delivery
 from qunyun.pacing import SlidingWindowPacer
 from qunyun.secrets import SecretResolver
@@ -47,17 +48,16 @@ class SendStats:
         return self
 
 
-def _planned(job: str, day: date, channel: str):
-    return (Delivery.job == job, Delivery.logical_date == day, Delivery.channel == channel,
-            Delivery.status == "planned")
+def _planned(run: Run, channel: str):
+    return (*run.rows(), Delivery.channel == channel, Delivery.status == "planned")
 
 
-def robot_batches(engine: Engine, job: str, day: date, batch_size: int) -> list[tuple[int, int]]:
+def robot_batches(engine: Engine, run: Run, batch_size: int) -> list[tuple[int, int]]:
     """Inclusive id ranges of planned group posts, each holding at most batch_size rows."""
     ranges = []
     with engine.connect() as conn:
         ids = conn.execute(
-            select(Delivery.id).where(*_planned(job, day, "wecom_robot")).order_by(Delivery.id)
+            select(Delivery.id).where(*_planned(run, "wecom_robot")).order_by(Delivery.id)
         ).scalars()
         lo = prev = None
         count = 0
@@ -74,7 +74,7 @@ def robot_batches(engine: Engine, job: str, day: date, batch_size: int) -> list[
     return ranges
 
 
-def customer_batches(engine: Engine, job: str, day: date, batch_size: int) -> list[list[str]]:
+def customer_batches(engine: Engine, run: Run, batch_size: int) -> list[list[str]]:
     """Planned mass messages as lists of sender staff, about batch_size recipients each.
 
     A batch holds whole senders, so one staff member's identical messages always go out in
@@ -83,7 +83,7 @@ def customer_batches(engine: Engine, job: str, day: date, batch_size: int) -> li
     with engine.connect() as conn:
         per_sender = conn.execute(
             select(Delivery.sender, func.count())
-            .where(*_planned(job, day, "wecom_customer"))
+            .where(*_planned(run, "wecom_customer"))
             .group_by(Delivery.sender)
             .order_by(Delivery.sender)
         ).all()
@@ -99,11 +99,11 @@ def customer_batches(engine: Engine, job: str, day: date, batch_size: int) -> li
     return batches
 
 
-def required_secrets(engine: Engine, job: str, day: date) -> list[str]:
+def required_secrets(engine: Engine, run: Run) -> list[str]:
     with engine.connect() as conn:
         return list(
             conn.execute(
-                select(Delivery.sender).distinct().where(*_planned(job, day, "wecom_robot"))
+                select(Delivery.sender).distinct().where(*_planned(run, "wecom_robot"))
             ).scalars()
         )
 
@@ -173,11 +173,11 @@ class RobotSender:
                         updated_at=ledger.now())
             )
 
-    def send_range(self, job: str, day: date, id_lo: int, id_hi: int) -> SendStats:
+    def send_range(self, run: Run, id_lo: int, id_hi: int) -> SendStats:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(Delivery.id, Delivery.sender, Delivery.payload)
-                .where(*_planned(job, day, "wecom_robot"), Delivery.id.between(id_lo, id_hi))
+                .where(*_planned(run, "wecom_robot"), Delivery.id.between(id_lo, id_hi))
                 .order_by(Delivery.id)
             ).all()
         stats = SendStats()
@@ -286,12 +286,12 @@ class CustomerSender:
             time.sleep(self.retry_backoff * 2 ** (attempt - 1))
         return stats
 
-    def send_senders(self, job: str, day: date, senders: list[str]) -> SendStats:
+    def send_senders(self, run: Run, senders: list[str]) -> SendStats:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(Delivery.sender, Delivery.payload_hash, Delivery.payload, Delivery.id,
                        Delivery.recipient_id)
-                .where(*_planned(job, day, "wecom_customer"), Delivery.sender.in_(senders))
+                .where(*_planned(run, "wecom_customer"), Delivery.sender.in_(senders))
                 .order_by(Delivery.sender, Delivery.payload_hash, Delivery.id)
             )
             calls: dict[tuple[str, str], tuple[str, list]] = {}

@@ -18,27 +18,29 @@ CUSTOMER_BATCH_FLOOR = 20_000
 
 
 @task(name="发送准备 prepare-send", cache_policy=NO_CACHE)
-def prepare_send(job: str, logical_date: date, resolve_unknown: str = "keep") -> dict:
-    """Settle what an earlier run left behind, check every secret, and cut the work in batches."""
+def prepare_send(job: str, logical_date: date, steps: list[str],
+                 resolve_unknown: str = "keep") -> dict:
+    """Settle what an earlier run of these steps left behind, check every secret, and cut the
+    remaining work in batches."""
     ctx = RunContext.current()
     logger = get_run_logger()
-    interrupted = ledger.mark_interrupted(ctx.engine, job, logical_date)
+    run = ledger.Run(job, logical_date, tuple(steps))
+    interrupted = ledger.mark_interrupted(ctx.engine, run)
     if interrupted:
         logger.warning("上次发送中断，%d 条结果未知，未重发 (interrupted rows marked unknown)",
                        interrupted)
     if resolve_unknown != "keep":
-        n = ledger.resolve_unknown(ctx.engine, job, logical_date, resolve_unknown)
+        n = ledger.resolve_unknown(ctx.engine, run, resolve_unknown)
         logger.info("按运营决定处理结果未知的 %d 条 (unknown rows resolved): %s", n, resolve_unknown)
-    counts = ledger.status_counts(ctx.engine, job, logical_date)
-    robot = sending.robot_batches(ctx.engine, job, logical_date,
+    counts = ledger.status_counts(ctx.engine, run)
+    robot = sending.robot_batches(ctx.engine, run,
                                   sending.batch_size_for(counts["planned"], ROBOT_BATCH_FLOOR))
     customer = sending.customer_batches(
-        ctx.engine, job, logical_date, sending.batch_size_for(counts["planned"],
-                                                              CUSTOMER_BATCH_FLOOR))
+        ctx.engine, run, sending.batch_size_for(counts["planned"], CUSTOMER_BATCH_FLOOR))
     # Every secret is resolved before the first request, so a missing one sends nothing.
     if robot:
         _channel(ctx, "wecom_robot")
-        sending.resolve_all(ctx.secrets, sending.required_secrets(ctx.engine, job, logical_date))
+        sending.resolve_all(ctx.secrets, sending.required_secrets(ctx.engine, run))
     if customer:
         ctx.secrets.get(_customer_channel(ctx).corp_secret)
     return {"robot": robot, "customer": customer, "interrupted": interrupted}
@@ -59,7 +61,8 @@ def _customer_channel(ctx: RunContext):
 
 
 @task(name="群机器人发送 send-group-posts", cache_policy=NO_CACHE)
-def send_group_posts(job: str, logical_date: date, id_range: tuple[int, int]) -> dict:
+def send_group_posts(job: str, logical_date: date, steps: list[str],
+                     id_range: tuple[int, int]) -> dict:
     ctx = RunContext.current()
     channel = _channel(ctx, "wecom_robot")
     pacer = SlidingWindowPacer(limit=channel.per_robot_per_minute)
@@ -68,7 +71,7 @@ def send_group_posts(job: str, logical_date: date, id_range: tuple[int, int]) ->
     robot = WeComRobot(channel.base_url, channel.timeout_seconds, channel.concurrency)
     try:
         sender = sending.RobotSender(ctx.engine, robot, ctx.secrets, pacer, channel.concurrency)
-        stats = sender.send_range(job, logical_date, *id_range)
+        stats = sender.send_range(ledger.Run(job, logical_date, tuple(steps)), *id_range)
     finally:
         robot.close()
     get_run_logger().info("群发送批次 (robot batch) %s: 成功 sent %d, 失败 failed %d, 未知 unknown %d,"
@@ -78,13 +81,15 @@ def send_group_posts(job: str, logical_date: date, id_range: tuple[int, int]) ->
 
 
 @task(name="客户群发 send-member-messages", cache_policy=NO_CACHE)
-def send_member_messages(job: str, logical_date: date, senders: list[str]) -> dict:
+def send_member_messages(job: str, logical_date: date, steps: list[str],
+                         senders: list[str]) -> dict:
     ctx = RunContext.current()
     channel = _customer_channel(ctx)
     client = WeComCustomer(channel.base_url, channel.corp_id, ctx.secrets.get(channel.corp_secret),
                            channel.timeout_seconds)
     try:
-        stats = sending.CustomerSender(ctx.engine, client).send_senders(job, logical_date, senders)
+        run = ledger.Run(job, logical_date, tuple(steps))
+        stats = sending.CustomerSender(ctx.engine, client).send_senders(run, senders)
     finally:
         client.close()
     get_run_logger().info("客户群发批次 (mass-message batch): 请求 requests %d, 成功 sent %d, "

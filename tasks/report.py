@@ -29,8 +29,9 @@ def delivery_summary(counts: dict[str, int]) -> dict[str, int]:
 @task(name="发送报告 report-delivery", cache_policy=NO_CACHE)
 def report_delivery(job: str, logical_date: date) -> dict:
     ctx = RunContext.current()
-    counts = ledger.status_counts(ctx.engine, job, logical_date)
-    reasons = ledger.reason_counts(ctx.engine, job, logical_date)
+    day = ledger.Run(job, logical_date)  # the whole day, every slot so far
+    counts = ledger.status_counts(ctx.engine, day)
+    reasons = ledger.reason_counts(ctx.engine, day)
     summary = delivery_summary(counts)
     rows = [
         {"状态 status": f"{STATUS_LABELS.get(k, k)} {k}", "数量 count": v}

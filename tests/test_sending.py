@@ -18,6 +18,7 @@ from qunyun.simulator import WeComSimulator, key_fingerprint
 
 DAY = date(2026, 11, 25)
 JOB = "test-job"
+RUN = ledger.Run(JOB, DAY)
 
 
 def robot_body(text: str) -> str:
@@ -61,8 +62,8 @@ def send_all(engine, sim_url, secrets, pacer=None, backoff=0.01, timeout=2.0):
     sender = sending.RobotSender(engine, robot, secrets, pacer or SlidingWindowPacer(),
                                  concurrency=8, retry_backoff=backoff)
     stats = sending.SendStats()
-    for lo, hi in sending.robot_batches(engine, JOB, DAY, 1000):
-        stats.merge(sender.send_range(JOB, DAY, lo, hi))
+    for lo, hi in sending.robot_batches(engine, RUN, 1000):
+        stats.merge(sender.send_range(RUN, lo, hi))
     robot.close()
     return stats
 
@@ -129,7 +130,7 @@ def test_a_timeout_after_sending_is_unknown_and_never_resent(engine, simulator, 
     simulator.set_faults({"slow_rate": 0.0})
     assert send_all(engine, simulator.url, secrets).requests == 0
     assert [m["content"] for m in simulator.inbox()] == ["慢消息"]
-    assert ledger.resolve_unknown(engine, JOB, DAY, "sent") == 1
+    assert ledger.resolve_unknown(engine, RUN, "sent") == 1
     assert statuses(engine)[0].status == "sent"
 
 
@@ -152,7 +153,7 @@ def test_a_missing_secret_stops_before_any_request(engine, simulator, secrets):
     plan_rows(engine, [("s", "group", "g0", "wecom_robot", "robot-0", robot_body("x")),
                        ("s", "group", "g1", "wecom_robot", "no-such-robot", robot_body("y"))])
     with pytest.raises(BadInput, match="no-such-robot"):
-        sending.resolve_all(secrets, sending.required_secrets(engine, JOB, DAY))
+        sending.resolve_all(secrets, sending.required_secrets(engine, RUN))
     assert simulator.inbox() == []
 
 
@@ -166,9 +167,9 @@ def test_mass_messages_group_identical_texts_per_sender_and_record_refusals(engi
         ("s", "member", "wm3", "wecom_customer", "staff-1", "同一段话"),
         ("s", "member", "wm4", "wecom_customer", "staff-2", "另一段话"),
     ])
-    batches = sending.customer_batches(engine, JOB, DAY, 1000)
+    batches = sending.customer_batches(engine, RUN, 1000)
     stats = sending.CustomerSender(engine, customer, retry_backoff=0.01).send_senders(
-        JOB, DAY, batches[0])
+        RUN, batches[0])
     assert stats.requests == 2 and stats.sent == 3 and stats.failed == 1
     calls = [m for m in simulator.inbox() if m["content"] != "早些时候的群发"]
     assert sorted((m["sender"], tuple(m["external_userid"])) for m in calls) == [
@@ -180,5 +181,16 @@ def test_interrupted_rows_become_unknown(engine):
     plan_rows(engine, [("s", "group", "g0", "wecom_robot", "robot-0", robot_body("x"))])
     with engine.begin() as conn:
         ledger.claim_many(conn, [1])
-    assert ledger.mark_interrupted(engine, JOB, DAY) == 1
+    assert ledger.mark_interrupted(engine, RUN) == 1
     assert statuses(engine)[0][2:4] == ("unknown", "interrupted")
+
+
+def test_a_run_touches_only_its_own_steps(engine):
+    plan_rows(engine, [("morning", "group", "g0", "wecom_robot", "robot-0", robot_body("早")),
+                       ("noon", "group", "g0", "wecom_robot", "robot-0", robot_body("午"))])
+    with engine.begin() as conn:
+        ledger.claim_many(conn, [1])  # the morning run is still sending its row
+    noon = ledger.Run(JOB, DAY, ("noon",))
+    assert ledger.mark_interrupted(engine, noon) == 0
+    assert sending.robot_batches(engine, noon, 1000) == [(2, 2)]
+    assert [s.status for s in statuses(engine)] == ["sending", "planned"]
