@@ -177,11 +177,17 @@ class Planner:
             "suppressed" if reason else "planned", reason, 0, self.planned_at_value,
         )
 
-    def _count_today(self, kind: str):
-        """Live ledger rows per recipient today (what counts against the daily caps)."""
+    def _live_counts(self, kind: str, since: date, step: str):
+        """Live ledger rows per recipient since a date (what counts against the caps).
+
+        A re-plan of the same step finds its own earlier rows; they are the rows being planned
+        again, not other messages, so they don't count.
+        """
         return (
             select(Delivery.recipient_id.label("rid"), func.count().label("n"))
-            .where(Delivery.recipient_kind == kind, Delivery.logical_date == self.day,
+            .where(Delivery.recipient_kind == kind,
+                   Delivery.logical_date.between(since, self.day),
+                   ~((Delivery.logical_date == self.day) & (Delivery.step == step)),
                    Delivery.status.in_(ledger.LIVE_STATUSES))
             .group_by(Delivery.recipient_id)
             .subquery()
@@ -192,7 +198,7 @@ class Planner:
         if not by_kind:
             return
         quiet = self.caps.quiet_hours.contains(slot.time)
-        today = self._count_today("group")
+        today = self._live_counts("group", self.day, slot.name)
         reason = case(
             (Group.robot_secret.is_(None), literal("no_sender")),
             (literal(quiet), literal("quiet_hours")),
@@ -233,16 +239,9 @@ class Planner:
         if item is None:
             return
         quiet = self.caps.quiet_hours.contains(slot.time)
-        today = self._count_today("member")
+        today = self._live_counts("member", self.day, slot.name)
         week_start = self.day - timedelta(days=self.day.weekday())
-        week = (
-            select(Delivery.recipient_id.label("rid"), func.count().label("n"))
-            .where(Delivery.recipient_kind == "member",
-                   Delivery.logical_date.between(week_start, self.day),
-                   Delivery.status.in_(ledger.LIVE_STATUSES))
-            .group_by(Delivery.recipient_id)
-            .subquery()
-        )
+        week = self._live_counts("member", week_start, slot.name)
         suppressed = (
             select(Suppression.member_id)
             .where((Suppression.until.is_(None)) | (Suppression.until >= self.day))

@@ -92,6 +92,15 @@ def test_replanning_the_same_date_adds_nothing(engine):
     assert [r.idempotency_key for r in rows(engine)] == keys
 
 
+def test_a_dry_run_after_the_real_run_shows_the_same_plan(engine):
+    add_groups(engine, {"interest": 2})
+    add_members(engine, 3)
+    real = plan(engine)
+    again = plan(engine, dry_run=True)
+    assert again.by_reason == real.by_reason == {}
+    assert again.by_channel == real.by_channel
+
+
 def test_dry_run_computes_the_plan_and_writes_nothing(engine):
     add_groups(engine, {"interest": 2})
     add_members(engine, 3)
