@@ -34,6 +34,7 @@ class SendStats:
     failed: int = 0
     unknown: int = 0
     retried: int = 0
+    deferred: int = 0  # never reached the provider (no connection); still planned for a re-run
     requests: int = 0
     codes: dict = field(default_factory=lambda: defaultdict(int))
 
@@ -42,6 +43,7 @@ class SendStats:
         self.failed += other.failed
         self.unknown += other.unknown
         self.retried += other.retried
+        self.deferred += other.deferred
         self.requests += other.requests
         for code, n in other.codes.items():
             self.codes[code] += n
@@ -224,7 +226,9 @@ class RobotSender:
                         stats.unknown += 1
                     else:
                         attempts[row[0]] += 1
-                        if attempts[row[0]] >= MAX_ATTEMPTS:
+                        if attempts[row[0]] >= MAX_ATTEMPTS and result.code is None:
+                            stats.deferred += 1  # the provider was unreachable: stays planned
+                        elif attempts[row[0]] >= MAX_ATTEMPTS:
                             self._give_up(row[0], result)
                             stats.failed += 1
                         else:
@@ -276,12 +280,16 @@ class CustomerSender:
                     ledger.settle(conn, ids, "unknown", reason=result.detail[:32])
                     stats.unknown += len(ids)
                     return stats
-                if result.outcome is Outcome.FAILED or attempt == MAX_ATTEMPTS:
+                unreachable = result.code is None
+                if result.outcome is Outcome.FAILED or (attempt == MAX_ATTEMPTS and not unreachable):
                     ledger.settle(conn, ids, "failed", reason="provider_error",
                                   provider_code=result.code)
                     stats.failed += len(ids)
                     return stats
                 ledger.settle(conn, ids, "planned", provider_code=result.code)
+                if attempt == MAX_ATTEMPTS:
+                    stats.deferred += len(ids)  # the provider was unreachable: stays planned
+                    return stats
             stats.retried += len(ids)
             time.sleep(self.retry_backoff * 2 ** (attempt - 1))
         return stats

@@ -77,7 +77,16 @@ def send_group_posts(job: str, logical_date: date, steps: list[str],
     get_run_logger().info("群发送批次 (robot batch) %s: 成功 sent %d, 失败 failed %d, 未知 unknown %d,"
                           " 重试 retried %d", id_range, stats.sent, stats.failed, stats.unknown,
                           stats.retried)
-    return {"sent": stats.sent, "failed": stats.failed, "unknown": stats.unknown}
+    _warn_deferred(stats)
+    return {"sent": stats.sent, "failed": stats.failed, "unknown": stats.unknown,
+            "deferred": stats.deferred}
+
+
+def _warn_deferred(stats: sending.SendStats) -> None:
+    if stats.deferred:
+        get_run_logger().warning(
+            "%d 条消息因无法连接平台未发出，仍为待发送；恢复后重跑同一日期即可续发 "
+            "(provider unreachable: rows stay planned; re-run the date to resume)", stats.deferred)
 
 
 @task(name="客户群发 send-member-messages", cache_policy=NO_CACHE)
@@ -95,4 +104,6 @@ def send_member_messages(job: str, logical_date: date, steps: list[str],
     get_run_logger().info("客户群发批次 (mass-message batch): 请求 requests %d, 成功 sent %d, "
                           "失败 failed %d, 未知 unknown %d", stats.requests, stats.sent,
                           stats.failed, stats.unknown)
-    return {"sent": stats.sent, "failed": stats.failed, "unknown": stats.unknown}
+    _warn_deferred(stats)
+    return {"sent": stats.sent, "failed": stats.failed, "unknown": stats.unknown,
+            "deferred": stats.deferred}

@@ -194,3 +194,15 @@ def test_a_run_touches_only_its_own_steps(engine):
     assert ledger.mark_interrupted(engine, noon) == 0
     assert sending.robot_batches(engine, noon, 1000) == [(2, 2)]
     assert [s.status for s in statuses(engine)] == ["sending", "planned"]
+
+
+def test_an_unreachable_provider_leaves_rows_planned_for_a_re_run(engine, workspace, secrets):
+    plan_rows(engine, [("s", "group", f"g{i}", "wecom_robot", f"robot-{i}", robot_body("x"))
+                       for i in range(3)])
+    with WeComSimulator(workspace.inbox_path) as sim:
+        url = sim.url  # a port that nothing listens on once the simulator stops
+    stats = send_all(engine, url, secrets)
+    assert stats.deferred == 3 and stats.sent == stats.failed == 0
+    assert {s.status for s in statuses(engine)} == {"planned"}
+    with WeComSimulator(workspace.inbox_path, port=int(url.rsplit(":", 1)[1])) as sim:
+        assert send_all(engine, sim.url, secrets).sent == 3
