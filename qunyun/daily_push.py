@@ -26,6 +26,7 @@ from qunyun.models import (
     Member,
     Staff,
     Suppression,
+    Tag,
 )
 from qunyun.segments import member_filter
 from qunyun.templating import CheckedTemplate, load_template, robot_payload
@@ -129,11 +130,28 @@ def sync_content(conn: Connection, calendar: Calendar) -> None:
 
 
 def prepare_content(engine: Engine, calendar: Calendar, env) -> int:
-    """Check every template and mirror the calendar's items into the database."""
+    """Check every template and segment, and mirror the calendar's items into the database."""
     check_templates(env, calendar)
     with engine.begin() as conn:
+        check_segment_tags(conn, calendar)
         sync_content(conn, calendar)
     return len(calendar.items())
+
+
+def check_segment_tags(conn: Connection, calendar: Calendar) -> None:
+    """A tag no member has is almost always a typo: refuse it rather than reach nobody."""
+    known = set(conn.execute(select(Tag.name)).scalars())
+    if not known:
+        return  # nothing imported yet: there is nothing to check against, and no one to reach
+    for item in calendar.items():
+        if item.level != "member":
+            continue
+        unknown = sorted(item.audience.tags_used() - known)
+        if unknown:
+            raise BadInput(
+                f"config/content_calendar.yaml: 素材 {item.id} 的受众用了不存在的标签 (unknown tag) "
+                f"{', '.join(unknown)}；请检查拼写或先导入客户标签"
+            )
 
 
 def check_templates(env, calendar: Calendar) -> dict[str, CheckedTemplate]:

@@ -222,3 +222,11 @@ def test_a_once_per_member_item_is_not_sent_again_on_later_days(engine):
     assert next_day == ["later00000"]
     # Re-running the first day still finds its own rows (same keys): nothing new, nothing lost.
     assert plan(engine, cal=cal).new_rows == 0
+
+
+def test_an_audience_tag_nobody_has_is_refused_as_a_typo(engine):
+    add_members(engine, 2, tags=("新客",))
+    cal = calendar()
+    cal.columns["早安"].items[2].audience.tags_any = ["新课"]
+    with pytest.raises(BadInput, match="welcome .*unknown tag.* 新课"):
+        prepare_content(engine, cal, ENV)
