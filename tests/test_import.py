@@ -9,8 +9,10 @@ import csv
 import json
 import os
 import re
+import sys
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, text
@@ -460,14 +462,22 @@ def test_events_need_their_columns(community, imports_dir, tmp_path):
 def cli(tmp_path, monkeypatch):
     monkeypatch.setenv("QUNYUN_HOME", str(tmp_path / "ws"))
     monkeypatch.delenv("QUNYUN_DATABASE_URL", raising=False)
-    from qunyun.cli import _register, app
+    from qunyun.cli import main
 
-    _register()
     runner = CliRunner()
 
     def run(*args):
-        res = runner.invoke(app, list(args))
-        out = res.stdout + (res.stderr or "")
+        """`qunyun ARGS` in process, through main() and its error handling."""
+        monkeypatch.setattr(sys, "argv", ["qunyun", *args])
+        with runner.isolation() as (stdout, stderr, _):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code or 0
+            res = SimpleNamespace(exit_code=code, stdout=stdout.getvalue().decode(),
+                                  stderr=stderr.getvalue().decode())
+        out = res.stdout + res.stderr
         assert not FULL_PHONE.search(out), out
         return res
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
 
 from qunyun.errors import QunyunError
+from qunyun.pii import mask_text
 
 app = typer.Typer(
     name="qunyun",
@@ -31,5 +33,9 @@ def main() -> None:
     try:
         app()
     except QunyunError as exc:
-        typer.echo(f"错误 (error): {exc}", err=True)
+        message = mask_text(str(exc))
+        if "--json" in sys.argv:  # a script still gets one JSON object
+            typer.echo(json.dumps({"ok": False, "error": message, "exit_code": exc.exit_code},
+                                  ensure_ascii=False))
+        typer.echo(f"错误 (error): {message}", err=True)
         sys.exit(exc.exit_code)

@@ -11,7 +11,6 @@ import typer
 
 from qunyun import db, workspace
 from qunyun.cli import app
-from qunyun.errors import QunyunError
 from qunyun.pii import mask_text
 
 import_app = typer.Typer(
@@ -66,19 +65,12 @@ def _run(kind: str, file: Path, encoding, mapping, sheet, json_out: bool) -> Non
 
     ws = workspace.current()
     fn = import_members if kind == "members" else import_events
-    try:
-        engine = db.migrate(ws.database_url)
-        with _progress(enabled=not json_out and sys.stderr.isatty(), label=file.name) as cb:
-            result = fn(
-                engine, file, imports_dir=ws.imports_dir, encoding=encoding, mapping=mapping,
-                sheet=sheet, progress=cb,
-            )
-    except QunyunError as exc:
-        message = mask_text(str(exc))
-        if json_out:
-            typer.echo(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
-        typer.echo(f"错误 (error): {message}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+    engine = db.migrate(ws.database_url)
+    with _progress(enabled=not json_out and sys.stderr.isatty(), label=file.name) as cb:
+        result = fn(
+            engine, file, imports_dir=ws.imports_dir, encoding=encoding, mapping=mapping,
+            sheet=sheet, progress=cb,
+        )
     if json_out:
         out = {
             "ok": True,
