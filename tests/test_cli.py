@@ -81,9 +81,8 @@ def test_unknown_column_names_the_slot_exit_2(cli_env, workspace):
 def test_bad_date_exit_2_and_one_json_error_for_scripts(cli_env):
     done = qunyun(cli_env, "run", "daily-push", "--date", "2026-13-45", "--json")
     assert done.returncode == 2 and "YYYY-MM-DD" in done.stderr
-    assert json.loads(done.stdout) == {"ok": False, "exit_code": 2,
-                                       "error": json.loads(done.stdout)["error"]}
-    assert "2026-13-45" in json.loads(done.stdout)["error"]
+    error = json.loads(done.stdout)
+    assert error["ok"] is False and error["exit_code"] == 2 and "2026-13-45" in error["error"]
 
 
 def test_killed_mid_send_then_resumed_delivers_each_message_exactly_once(cli_env, workspace):
