@@ -8,9 +8,10 @@ For each size, in fresh processes so peak RSS belongs to the step measured:
           --send-members-max, planned with --dry-run beyond (a million personalised mass
           messages would be a million provider requests);
   floor   the raw floor of the member plan: plain sqlite3 select, plain Jinja2 render, plain
-          sqlite3 executemany insert of the same rows.
+          sqlite3 executemany insert of the same rows (SQLite runs only).
 Figures go to bench/results/daily_push.md (and .jsonl). Usage:
   python bench/bench_daily_push.py [--sizes 10000,100000,1000000] [--send-members-max 100000]
+                                   [--database-url postgresql+psycopg://…  (emptied first!)]
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DATABASE_URL: str | None = None  # --database-url; default a SQLite file in the work folder
+
+
 def child(step: str, workdir: Path, *args: str) -> dict:
     env = dict(os.environ, QUNYUN_HOME=str(workdir), QUNYUN_CONFIG_DIR=str(workdir / "config"),
                QUNYUN_TEMPLATES_DIR=str(BENCH / "templates"),
-               QUNYUN_DATABASE_URL=f"sqlite:///{workdir / 'app.db'}",
+               QUNYUN_DATABASE_URL=DATABASE_URL or f"sqlite:///{workdir / 'app.db'}",
                PREFECT_HOME=str(workdir / "prefect"), GX_ANALYTICS_ENABLED="False",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING")
     done = subprocess.run([sys.executable, __file__, "_" + step, str(workdir), *args], env=env,
@@ -68,6 +72,14 @@ def step_build(workdir: Path, members: str) -> dict:
     from qunyun.synth import build_community, write_robot_secrets
 
     ws = workspace.current()
+    if not ws.database_url.startswith("sqlite"):
+        from sqlalchemy import text
+
+        from qunyun.models import Base
+
+        with db.engine_for(ws.database_url).begin() as conn:  # a fresh schema for each size
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine = db.migrate(ws.database_url)
     n = int(members)
     stats = build_community(engine, members=n, groups=max(4, n // 10), days=30,
@@ -173,8 +185,9 @@ def run_size(members: int, send_members_max: int) -> dict:
         dry = "0" if members <= send_members_max else "1"
         out["members_flow"] = child("flow", workdir, "members", dry)
         print(f"[{members}] members {out['members_flow']}", flush=True)
-        out["floor"] = child("floor", workdir)
-        print(f"[{members}] floor {out['floor']}", flush=True)
+        if DATABASE_URL is None:
+            out["floor"] = child("floor", workdir)
+            print(f"[{members}] floor {out['floor']}", flush=True)
     finally:
         simulator.terminate()
         simulator.wait()
@@ -182,35 +195,38 @@ def run_size(members: int, send_members_max: int) -> dict:
 
 
 def summarise(r: dict) -> list[str]:
-    g, m, f = r["groups"], r["members_flow"], r["floor"]
+    g, m = r["groups"], r["members_flow"]
     gs, ms = g["task_seconds"], m["task_seconds"]
     posts = g["delivery"]["sent"]
     # The day's delivery counts cover both slots; the members' share is what the second added.
     member_sent = m["delivery"]["sent"] - posts if m["delivery"] else "预演 dry run"
     send_groups = gs.get("send-group-posts", 0.0)
     plan = ms.get("plan-daily-push", 0.0)
-    lines = [
+    floor = r.get("floor", {}).get("seconds")
+    floor_cells = f"{floor:.1f} | {plan / floor:.2f}×" if floor else "— | —"
+    return [
         f"| {r['members']:,} | {r['build']['groups']:,} | {ms.get('gate', 0):.1f} | "
         f"{m['new_rows']:,} | {plan:.1f} | {m['new_rows'] / plan if plan else 0:,.0f} | "
-        f"{f['seconds']:.1f} | {plan / f['seconds'] if f['seconds'] else 0:.2f}× | "
-        f"{m['peak_rss_mb']} | {posts:,} | {send_groups:.1f} | "
-        f"{posts / send_groups if send_groups else 0:,.0f} | "
-        f"{member_sent} | "
+        f"{floor_cells} | {m['peak_rss_mb']} | {posts:,} | {send_groups:.1f} | "
+        f"{posts / send_groups if send_groups else 0:,.0f} | {member_sent} | "
         f"{ms.get('send-member-messages', 0):.1f} | {g['task_runs']} + {m['task_runs']} |"
     ]
-    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--send-members-max", type=int, default=100_000)
+    parser.add_argument("--database-url", help="PostgreSQL URL of an empty database")
     args = parser.parse_args()
+    global DATABASE_URL
+    DATABASE_URL = args.database_url
     results = [run_size(int(n), args.send_members_max) for n in args.sizes.split(",")]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     header = [
         "",
-        f"## {stamp} · {os.cpu_count()} cores · Python {platform.python_version()} · SQLite",
+        f"## {stamp} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+        f"{'PostgreSQL (same machine)' if DATABASE_URL else 'SQLite'}",
         "",
         "| members | groups | gate s | member msgs planned | plan s | plan rows/s | raw floor s "
         "| plan ÷ floor | plan peak RSS MB | group posts | group send s | posts/s "
