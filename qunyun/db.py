@@ -6,7 +6,7 @@ from functools import cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 
 from qunyun.workspace import PROJECT_ROOT
 
@@ -54,7 +54,3 @@ def migrate(url: str) -> Engine:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     return engine
-
-
-def has_schema(engine: Engine) -> bool:
-    return inspect(engine).has_table("members")

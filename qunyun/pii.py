@@ -46,10 +46,3 @@ _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 def mask_text(text: str) -> str:
     """Mask every mainland mobile number that appears inside free text."""
     return _PHONE_IN_TEXT.sub(r"\1****\2", text)
-
-
-def mask_secret(secret: str | None) -> str:
-    """Enough of a key to tell two apart in a log, never enough to use it."""
-    if not secret:
-        return ""
-    return f"{secret[:4]}…" if len(secret) > 8 else "****"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import and_, exists
 
 from qunyun.models import (
     ACTIVITY_STATES,
@@ -107,7 +107,3 @@ def member_filter(segment: Segment, as_of: datetime):
     if segment.spend_max is not None:
         conds.append(Member.total_spend <= segment.spend_max)
     return and_(True, *conds)
-
-
-def segment_query(segment: Segment, as_of: datetime, *columns) -> Select:
-    return select(*(columns or (Member.id,))).where(member_filter(segment, as_of))
