@@ -646,9 +646,6 @@ class WeComSimulator:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
-    def webhook_url(self, key: str) -> str:
-        return f"{self.url}/cgi-bin/webhook/send?key={key}"
-
     # -- control ----------------------------------------------------------------------------
     @property
     def faults(self) -> Faults:

@@ -28,10 +28,6 @@ class Workspace:
     def imports_dir(self) -> Path:
         return self.home / "imports"
 
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
-
 
 def current() -> Workspace:
     """The workspace from the environment: QUNYUN_HOME (default ./var) and friends."""
