@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from qunyun import ledger
 from qunyun.config import Calendar, Caps, ContentItem, Slot
+from qunyun.db import large_write_cache
 from qunyun.errors import BadInput
 from qunyun.models import (
     ContentItem as ContentItemRow,
@@ -346,7 +347,7 @@ def plan_daily_push(engine: Engine, calendar: Calendar, caps: Caps, env, day: da
     """Plan the day's push in one transaction; a dry run computes the same and rolls back."""
     templates = check_templates(env, calendar)
     slots = slots_for(calendar, day, slot)
-    with engine.connect() as conn, ledger.large_write_cache(conn):
+    with engine.connect() as conn, large_write_cache(conn):
         transaction = conn.begin()
         try:
             summary = Planner(conn, calendar, caps, templates, day, progress).plan(slots)

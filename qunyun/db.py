@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 from qunyun.workspace import PROJECT_ROOT
 
@@ -54,3 +56,22 @@ def migrate(url: str) -> Engine:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     return engine
+
+
+@contextmanager
+def large_write_cache(conn: Connection, mebibytes: int = 256) -> Iterator[None]:
+    """A bigger SQLite page cache while one connection writes a lot (a plan, an import).
+
+    Random inserts into unique keys and indexes reread index pages through SQLite's default
+    2 MB cache. PostgreSQL sizes its own buffers, so this does nothing there.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    # On the driver connection: a pragma must not open the SQLAlchemy transaction.
+    driver = conn.connection.dbapi_connection
+    driver.execute(f"PRAGMA cache_size=-{mebibytes * 1024}")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA cache_size=-2000")

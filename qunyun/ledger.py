@@ -8,8 +8,7 @@ in flight when a process died is found as `sending` and turned into `unknown`, n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -65,25 +64,6 @@ def sql_datetime(conn: Connection, value: datetime):
 
 def sql_date(conn: Connection, value: date):
     return value.isoformat() if conn.dialect.name == "sqlite" else value
-
-
-@contextmanager
-def large_write_cache(conn: Connection, mebibytes: int = 256) -> Iterator[None]:
-    """A bigger SQLite page cache while one connection writes a large plan.
-
-    The ledger's key and indexes take random inserts; with SQLite's default 2 MB cache each
-    insert rereads index pages. PostgreSQL sizes its own buffers, so this does nothing there.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    # On the driver connection: a pragma must not open the SQLAlchemy transaction.
-    driver = conn.connection.dbapi_connection
-    driver.execute(f"PRAGMA cache_size=-{mebibytes * 1024}")
-    try:
-        yield
-    finally:
-        driver.execute("PRAGMA cache_size=-2000")
 
 
 def insert_plan_rows(conn: Connection, rows: Sequence[tuple]) -> int:

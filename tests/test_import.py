@@ -553,3 +553,10 @@ def test_postgres_members_and_events(imports_dir, tmp_path):
     again = import_members(engine, f, imports_dir=imports_dir, now=NOW)
     assert (again.accepted, again.created) == (2, 0)
     assert tags_of(engine, f"{tag}_1") == {"a", "b"}
+
+
+def test_a_time_of_day_cell_is_not_a_date():
+    from datetime import time as clock
+
+    with pytest.raises(CellError, match="unrecognised date"):
+        parse_datetime(clock(8, 30), NOW)

@@ -8,7 +8,6 @@ per row with `INSERT … SELECT … WHERE NOT EXISTS` (index ix_events_member_oc
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     exists,
-    func,
     insert,
     select,
 )
@@ -31,20 +29,16 @@ from qunyun.importing.common import (
     FastExec,
     ImportResult,
     RejectWriter,
-    append_log,
-    drive,
-    file_sha256,
-    record_run,
+    run_import,
 )
 from qunyun.importing.parsing import (
     CellError,
-    now_local,
     parse_amount,
     parse_datetime,
     parse_event_kind,
     text,
 )
-from qunyun.importing.reading import EVENT_FIELDS, Progress, load_mapping, open_table
+from qunyun.importing.reading import EVENT_FIELDS, Progress
 from qunyun.models import Event, Group, Member
 
 BATCH_SIZE = 10_000
@@ -66,37 +60,12 @@ def import_events(
     batch_size: int = BATCH_SIZE,
 ) -> ImportResult:
     """Import an event export; return its counts. Raises BadInput for an unusable file."""
-    started_clock = time.perf_counter()
-    started = now_local()
-    now = now or started
-    p = Path(path)
-    columns_map = load_mapping(mapping, EVENT_FIELDS)
-    with open_table(
-        p, EVENT_FIELDS, kind="events", required=("external_id", "kind", "occurred_at"),
-        encoding=encoding, mapping=columns_map, sheet=sheet, progress=progress,
-    ) as table:
-        sha = file_sha256(p)
-        result = ImportResult("events", str(p), table.encoding, unmapped_columns=table.unmapped)
-        rejects = RejectWriter(imports_dir, "events", p, started)
-        try:
-            with engine.begin() as conn:
-                job = _EventJob(conn, table.columns, table.headers, rejects, now)
-                before = conn.execute(select(func.count()).select_from(events_t)).scalar_one()
-                result.rows = drive(job, table.rows, batch_size)
-                after = conn.execute(select(func.count()).select_from(events_t)).scalar_one()
-                result.accepted = job.accepted
-                result.duplicates = job.duplicates
-                result.rejected = rejects.rows
-                result.created = after - before
-                result.rejects_file = str(rejects.path) if rejects.path else None
-                result.seconds = time.perf_counter() - started_clock
-                result.import_run_id = record_run(conn, result, sha, started, now_local())
-        except BaseException:
-            rejects.discard()
-            raise
-        rejects.close()
-    append_log(imports_dir, result, started)
-    return result
+    return run_import(
+        engine, path, kind="events", table=events_t, fields=EVENT_FIELDS, make_job=_EventJob,
+        required=("external_id", "kind", "occurred_at"),
+        imports_dir=imports_dir, encoding=encoding, mapping=mapping, sheet=sheet,
+        progress=progress, now=now, batch_size=batch_size,
+    )
 
 
 def _insert_if_new(dialect_name: str):

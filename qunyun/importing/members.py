@@ -16,32 +16,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, bindparam, func, null, or_, select
+from sqlalchemy import Connection, Engine, bindparam, null, or_, select
 
 from qunyun.importing.common import (
     FastExec,
     ImportResult,
     RejectWriter,
-    append_log,
     dialect_insert,
-    drive,
-    file_sha256,
-    record_run,
+    run_import,
 )
 from qunyun.importing.parsing import (
     CellError,
-    now_local,
     parse_amount,
     parse_datetime,
     parse_gender,
     split_list,
     text,
 )
-from qunyun.importing.reading import MEMBER_FIELDS, Progress, load_mapping, open_table
+from qunyun.importing.reading import MEMBER_FIELDS, Progress
 from qunyun.models import Group, Member, Membership, MemberTag, Tag
 from qunyun.pii import normalize_phone
 
@@ -78,42 +73,11 @@ def import_members(
     batch_size: int = BATCH_SIZE,
 ) -> ImportResult:
     """Import a member export; return its counts. Raises BadInput for an unusable file."""
-    started_clock = time.perf_counter()
-    started = now_local()
-    now = now or started
-    p = Path(path)
-    columns_map = load_mapping(mapping, MEMBER_FIELDS)
-    with open_table(
-        p, MEMBER_FIELDS, kind="members", encoding=encoding, mapping=columns_map, sheet=sheet,
-        progress=progress,
-    ) as table:
-        sha = file_sha256(p)
-        result = ImportResult("members", str(p), table.encoding,
-                              unmapped_columns=table.unmapped)
-        rejects = RejectWriter(imports_dir, "members", p, started)
-        try:
-            with engine.begin() as conn:
-                if conn.dialect.name == "sqlite":  # 64 MiB page cache while we write
-                    conn.exec_driver_sql("PRAGMA cache_size=-65536")
-                job = _MemberJob(conn, table.columns, table.headers, rejects, now)
-                before = conn.execute(select(func.count()).select_from(members_t)).scalar_one()
-                result.rows = drive(job, table.rows, batch_size)
-                after = conn.execute(select(func.count()).select_from(members_t)).scalar_one()
-                result.accepted = job.accepted
-                result.duplicates = job.duplicates
-                result.rejected = rejects.rows
-                result.created = after - before
-                result.rejects_file = str(rejects.path) if rejects.path else None
-                result.seconds = time.perf_counter() - started_clock
-                result.import_run_id = record_run(conn, result, sha, started, now_local())
-                if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql("PRAGMA cache_size=-2000")
-        except BaseException:
-            rejects.discard()
-            raise
-        rejects.close()
-    append_log(imports_dir, result, started)
-    return result
+    return run_import(
+        engine, path, kind="members", table=members_t, fields=MEMBER_FIELDS, make_job=_MemberJob,
+        imports_dir=imports_dir, encoding=encoding, mapping=mapping, sheet=sheet,
+        progress=progress, now=now, batch_size=batch_size,
+    )
 
 
 class _MemberJob:

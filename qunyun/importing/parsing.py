@@ -90,7 +90,9 @@ def parse_datetime(value: object, now: datetime) -> datetime | None:
     'T' and an offset, 2026年11月1日 (8:30 / 8时30分), Excel serial numbers and datetime cells.
     Impossible dates, dates before 2000 and dates more than a day after `now` are rejected.
     """
-    if type(value) is str:
+    if value is None:
+        return None
+    if isinstance(value, str):
         raw = value.strip()
         if not raw:
             return None
@@ -98,26 +100,16 @@ def parse_datetime(value: object, now: datetime) -> datetime | None:
             dt = datetime.fromisoformat(raw)  # the common case, fast and in C
         except ValueError:
             dt = _parse_date_text(raw)
-    elif value is None:
-        return None
     elif isinstance(value, datetime):
         dt = value
     elif isinstance(value, date):
         dt = datetime.combine(value, time())
-    elif isinstance(value, bool):
-        raise CellError(f"无法识别的日期 (unrecognised date): {value}")
-    elif isinstance(value, int | float):
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             raise CellError("无法识别的日期 (unrecognised date)")
         dt = _from_serial(float(value))
-    else:
-        raw = value.strip()
-        if not raw:
-            return None
-        try:
-            dt = datetime.fromisoformat(raw)  # the common case, fast and in C
-        except ValueError:
-            dt = _parse_date_text(raw)
+    else:  # a boolean, a bare time of day, anything else a spreadsheet can hold
+        raise CellError(f"无法识别的日期 (unrecognised date): {value}")
     if dt.tzinfo is not None:
         dt = dt.astimezone(SHANGHAI).replace(tzinfo=None)
     if dt < EARLIEST or dt > now + _ONE_DAY:
