@@ -10,12 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import insert, select
 
 from qunyun import db
 from qunyun.models import Delivery, Member
-from qunyun.simulator import WeComSimulator, read_inbox
+from qunyun.simulator import WeComSimulator, key_fingerprint, read_inbox
 from tests.factories import add_corp_secret, add_groups, add_staff
 
 QUNYUN = [sys.executable, "-m", "qunyun"]
@@ -85,15 +86,15 @@ def test_bad_date_exit_2_and_one_json_error_for_scripts(cli_env):
     assert error["ok"] is False and error["exit_code"] == 2 and "2026-13-45" in error["error"]
 
 
-def test_killed_mid_send_then_resumed_delivers_each_message_exactly_once(cli_env, workspace):
+def test_killed_mid_send_then_resumed_never_sends_twice(cli_env, workspace):
     engine = db.migrate(workspace.database_url)
     add_staff(engine)
     add_groups(engine, {"interest": 120}, secrets_path=workspace.secrets_path)
     add_corp_secret(workspace.secrets_path)
-    port = int(json.loads(json.dumps(__import__("yaml").safe_load(
-        (Path(workspace.config_dir) / "channels.yaml").read_text())))["simulator"]["port"])
-    # Every answer is slow, so the process is killed while requests are in flight; the
-    # simulator has recorded those messages, but the sender never learns it.
+    port = yaml.safe_load((Path(workspace.config_dir) / "channels.yaml").read_text())[
+        "simulator"]["port"]
+    # Every answer is slow, so the process is killed while requests are in flight: most of
+    # those the simulator has recorded, but the sender never learns it.
     with WeComSimulator(workspace.inbox_path, port=port,
                         faults={"slow_rate": 1.0, "slow_seconds": 0.3}) as sim:
         run = subprocess.Popen([*QUNYUN, "run", "daily-push", "--date", "2026-11-25"],
@@ -108,23 +109,34 @@ def test_killed_mid_send_then_resumed_delivers_each_message_exactly_once(cli_env
         sim.set_faults({"slow_rate": 0.0})
         resumed = qunyun(cli_env, "run", "daily-push", "--date", "2026-11-25", "--json")
         assert resumed.returncode == 0, resumed.stderr
-        inbox = sim.inbox()
+        inbox = Counter((m["key_fingerprint"], m["content"]) for m in sim.inbox())
 
+    keys = json.loads(workspace.secrets_path.read_text())
     with engine.connect() as conn:
-        rows = conn.execute(select(Delivery.status, Delivery.reason)).all()
-    planned = 120 * 3  # morning, knowledge and member-day to every interest group
-    statuses = Counter(status for status, _ in rows)
-    assert 60 <= received_before_kill < planned
-    assert statuses["sent"] + statuses["unknown"] == planned
-    # Rows in flight at the kill are unknown (never resent); all others were sent on resume.
-    assert 0 < statuses["unknown"] <= 16
-    assert {reason for status, reason in rows if status == "unknown"} == {"interrupted"}
-    deliveries = Counter((m["key_fingerprint"], m["content"]) for m in inbox)
-    assert len(inbox) == planned and set(deliveries.values()) == {1}
+        rows = conn.execute(select(Delivery.status, Delivery.reason, Delivery.sender,
+                                   Delivery.payload)).all()
+    message = {}  # each ledger row as the simulator would have recorded it
+    for status, _, sender, payload in rows:
+        body = json.loads(payload)
+        message.setdefault(status, []).append(
+            (key_fingerprint(keys[sender]), body[body["msgtype"]]["content"]))
+    assert 60 <= received_before_kill < 120 * 3
+    assert len(rows) == 120 * 3  # morning, knowledge and member-day to every interest group
+    # Never twice, and nothing the plan did not hold.
+    assert set(inbox.values()) == {1}
+    assert set(inbox) <= set(message["sent"]) | set(message["unknown"])
+    # Every row whose outcome is knowable was delivered exactly once on resume.
+    assert all(inbox[m] == 1 for m in message["sent"])
+    # Rows in flight at the kill (at most the 16 concurrent requests) are unknown: delivered
+    # at most once, never resent or confirmed without the operator.
+    assert 0 < len(message["unknown"]) <= 16
+    assert {reason for status, reason, _, _ in rows if status == "unknown"} == {"interrupted"}
+    assert all(inbox[m] <= 1 for m in message["unknown"])
+    assert set(message) == {"sent", "unknown"}
 
     confirmed = qunyun(cli_env, "run", "daily-push", "--date", "2026-11-25",
                        "--resolve-unknown", "sent", "--json")
-    assert json.loads(confirmed.stdout)["daily_push"]["sent"] == planned
+    assert json.loads(confirmed.stdout)["daily_push"]["sent"] == 120 * 3
 
 
 def test_a_failed_gate_exits_3_and_sends_nothing(cli_env, workspace):
